@@ -1,0 +1,187 @@
+//! Text rendering of alerts: the SNS subject and the email body.
+
+use std::fmt::Write as _;
+
+use super::Alert;
+
+/// SNS subjects must be under 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// The body bound: SNS allows 256 KiB per message (and per PublishBatch request); this
+/// leaves room for the subject and message attributes.
+pub const MAX_BODY_BYTES: usize = 240 * 1024;
+
+/// Appended where the record was cut to fit [`MAX_BODY_BYTES`].
+pub const TRUNCATION_MARKER: &str = "[... record truncated to fit the SNS message size limit; see the full event in CloudTrail ...]";
+
+/// The longest a single summary value may be (long error messages, user agents).
+const MAX_FIELD_CHARS: usize = 1_000;
+
+/// One printable ASCII line: SNS subjects allow nothing else.
+fn ascii_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            c if c.is_whitespace() || c.is_control() => ' ',
+            _ => '?',
+        })
+        .collect()
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max_chars.saturating_sub(3)).collect();
+    format!("{cut}...")
+}
+
+pub(super) fn subject(alert: &Alert) -> String {
+    let event = &alert.event;
+    let mut subject = format!(
+        "[{}] {}: {}",
+        alert.severity.as_str().to_uppercase(),
+        alert.title,
+        event.actor
+    );
+    if !event.account_id.is_empty() {
+        let _ = write!(subject, " in {}", event.account_id);
+    }
+    if !event.region.is_empty() {
+        let _ = write!(subject, " ({})", event.region);
+    }
+    shorten(&ascii_line(&subject), MAX_SUBJECT_CHARS)
+}
+
+fn outcome(alert: &Alert) -> String {
+    let event = &alert.event;
+    let call = format!("{} on {}", event.event_name, event.event_source);
+    match &event.error_code {
+        Some(code) => format!("{call} failed ({code})"),
+        None => format!("{call} succeeded"),
+    }
+}
+
+fn section(body: &mut String, heading: &str, text: &str) {
+    let _ = write!(
+        body,
+        "\n{heading}\n{}\n{}\n",
+        "-".repeat(heading.len()),
+        text.trim_end()
+    );
+}
+
+/// The summary part of the body: everything but the record.
+fn summary(alert: &Alert) -> String {
+    let event = &alert.event;
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "[{}] {}",
+        alert.severity.as_str().to_uppercase(),
+        alert.title
+    );
+    let _ = writeln!(body);
+    let mut line = |label: &str, value: &str| {
+        if !value.is_empty() {
+            let _ = writeln!(body, "{label:<14}{}", shorten(value, MAX_FIELD_CHARS));
+        }
+    };
+    line("What:", &outcome(alert));
+    let who = match &event.actor_arn {
+        Some(arn) => format!("{} ({}, {arn})", event.actor, event.actor_type),
+        None if event.actor_type.is_empty() => event.actor.clone(),
+        None => format!("{} ({})", event.actor, event.actor_type),
+    };
+    line("Who:", &who);
+    line("Account:", &event.account_id);
+    line("Region:", &event.region);
+    line("Source IP:", &event.source_ip);
+    line(
+        "User agent:",
+        event.user_agent.as_deref().unwrap_or_default(),
+    );
+    line("When:", &event.event_time);
+    if let Some(code) = &event.error_code {
+        let error = match &event.error_message {
+            Some(message) => format!("{code}: {message}"),
+            None => code.clone(),
+        };
+        line("Error:", &error);
+    }
+    line("Event ID:", &event.event_id);
+    let rule = match &alert.rule_id {
+        Some(id) => format!("{} ({id})", alert.rule),
+        None => alert.rule.clone(),
+    };
+    line("Rule:", &rule);
+    line("Tags:", &alert.tags.join(", "));
+    if let Some(description) = &alert.description {
+        section(&mut body, "Why it matters", description);
+    }
+    if let Some(runbook) = &alert.runbook {
+        section(&mut body, "What to do", runbook);
+    }
+    if !alert.falsepositives.is_empty() {
+        let list: Vec<String> = alert
+            .falsepositives
+            .iter()
+            .map(|f| format!("- {f}"))
+            .collect();
+        section(&mut body, "Known false positives", &list.join("\n"));
+    }
+    if let Some(url) = alert.console_url() {
+        section(&mut body, "View in the CloudTrail console", &url);
+    }
+    body
+}
+
+/// Cuts `text` to at most `max` bytes on a char boundary.
+fn cut_to_bytes(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+pub(super) fn text_body(alert: &Alert, max_bytes: usize) -> String {
+    let mut body = summary(alert);
+    let record = serde_json::to_string_pretty(&alert.record).unwrap_or_default();
+    let heading = "\nEvent record\n------------\n";
+    let room = max_bytes.saturating_sub(body.len() + heading.len() + 1);
+    body.push_str(heading);
+    if record.len() <= room {
+        body.push_str(&record);
+        body.push('\n');
+    } else {
+        let keep = room.saturating_sub(TRUNCATION_MARKER.len() + 1);
+        body.push_str(cut_to_bytes(&record, keep));
+        body.push('\n');
+        body.push_str(TRUNCATION_MARKER);
+        body.push('\n');
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_line_replaces_newlines_and_non_ascii() {
+        assert_eq!(ascii_line("a\nb\tc é"), "a b c ?");
+    }
+
+    #[test]
+    fn shorten_marks_the_cut() {
+        assert_eq!(shorten("abcdef", 5), "ab...");
+        assert_eq!(shorten("abc", 5), "abc");
+    }
+
+    #[test]
+    fn cut_to_bytes_respects_char_boundaries() {
+        assert_eq!(cut_to_bytes("aé", 2), "a");
+        assert_eq!(cut_to_bytes("abc", 10), "abc");
+    }
+}

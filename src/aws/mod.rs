@@ -1,0 +1,1 @@
+//! AWS: the only module that talks to AWS (SNS alerts, CloudWatch metrics).

@@ -1,0 +1,376 @@
+//! The `trailwatch` CLI: scan CloudTrail logs locally through the same pipeline the
+//! Lambda runs, and lint, test and list rule files. It owns reading files, printing and
+//! exit codes (0 ok, 1 alerts with `--fail-on-alert` or failed rule tests, 2 unreadable
+//! input or rule errors); everything else is the library.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trailwatch::alert::Alert;
+use trailwatch::ingest::{self, DecodeLimits};
+use trailwatch::pipeline::{self, Outcome};
+use trailwatch::rules::{RuleLoadError, RuleSet, RuleSource, Severity};
+
+/// Real-time CloudTrail alerting: Sigma rules over CloudTrail events.
+#[derive(Parser)]
+#[command(name = "trailwatch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Match CloudTrail logs against the rules and print alerts.
+    ///
+    /// Reads CloudWatch Logs subscription payloads (encoded or decoded), CloudTrail S3
+    /// archive files ({"Records":[...]}), JSON arrays and JSON Lines, gzipped or not;
+    /// the format is detected from the content. `-` reads standard input.
+    Scan(ScanArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Args)]
+struct RuleDirs {
+    /// Load rules from this directory or file instead of the built-in rules (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    #[command(flatten)]
+    rules: RuleDirs,
+    /// Output format for alerts on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit with status 1 when any alert was produced.
+    #[arg(long)]
+    fail_on_alert: bool,
+    /// Largest input accepted after decompression, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DecodeLimits::DEFAULT_MAX_DECOMPRESSED_BYTES)]
+    max_bytes: usize,
+    /// Input files (`-` for standard input).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A readable block per alert (coloured on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Check rule files and report every problem as path:line: reason.
+    Lint {
+        /// Rule directories or files (default: the built-in rules).
+        dirs: Vec<PathBuf>,
+    },
+    /// Run every rule's inline `tests:` and report each failure.
+    Test {
+        /// Rule directories or files (default: the built-in rules).
+        dirs: Vec<PathBuf>,
+    },
+    /// List the rules: name, level, title and file.
+    List {
+        #[command(flatten)]
+        rules: RuleDirs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(RulesCommand::Lint { dirs }) => lint(&dirs),
+        Command::Rules(RulesCommand::Test { dirs }) => test_rules(&dirs),
+        Command::Rules(RulesCommand::List { rules }) => list(&rules.dirs),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(load) = err.downcast_ref::<RuleLoadError>() {
+                for problem in &load.0 {
+                    eprintln!("{problem}");
+                }
+                eprintln!("trailwatch: {} problem(s) in rule files", load.0.len());
+            } else {
+                eprintln!("trailwatch: {err:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Every `.yml`/`.yaml` file under `path` (or `path` itself), sorted.
+fn rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_file() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path)
+        .with_context(|| format!("cannot read rule directory {}", path.display()))?;
+    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    for child in children {
+        if child.is_dir() {
+            rule_files(&child, out)?;
+        } else if matches!(
+            child.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            out.push(child);
+        }
+    }
+    Ok(())
+}
+
+fn load_sources(dirs: &[PathBuf]) -> Result<Vec<RuleSource>> {
+    if dirs.is_empty() {
+        return Ok(trailwatch::rules::builtin_sources());
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        rule_files(dir, &mut files)?;
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read rule file {}", path.display()))?;
+            Ok(RuleSource {
+                path: path.display().to_string(),
+                text,
+            })
+        })
+        .collect()
+}
+
+fn load_rules(dirs: &[PathBuf]) -> Result<RuleSet> {
+    Ok(RuleSet::compile(&load_sources(dirs)?)?)
+}
+
+fn read_input(path: &str) -> Result<Vec<u8>> {
+    if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {path}"))
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let rules = load_rules(&args.rules.dirs)?;
+    let limits = DecodeLimits {
+        max_decompressed_bytes: args.max_bytes,
+    };
+    let colour = args.format == Format::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    let mut stdout = std::io::stdout().lock();
+    let mut total = Outcome::default();
+    let mut unreadable_inputs = 0;
+    for path in &args.paths {
+        let batch = match read_input(path).and_then(|bytes| Ok(ingest::parse_input(bytes, limits)?))
+        {
+            Ok(batch) => batch,
+            Err(err) => {
+                eprintln!("trailwatch: {path}: {err:#}");
+                unreadable_inputs += 1;
+                continue;
+            }
+        };
+        let mut outcome = pipeline::run(&rules, batch);
+        for alert in &outcome.alerts {
+            match args.format {
+                Format::Text => write_text_alert(&mut stdout, alert, colour)?,
+                Format::Json => writeln!(stdout, "{}", alert_json_line(alert))?,
+            }
+        }
+        for skipped in &mut outcome.skipped {
+            skipped.reason = format!("{path}: {}: {}", skipped.id, skipped.reason);
+        }
+        total.absorb(outcome);
+    }
+    stdout.flush()?;
+    print_summary(&total, args.paths.len(), unreadable_inputs);
+    Ok(if unreadable_inputs > 0 {
+        ExitCode::from(2)
+    } else if args.fail_on_alert && !total.alerts.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The JSON line for an alert: the alert object without the bulky rule prose.
+fn alert_json_line(alert: &Alert) -> String {
+    let mut value = alert.to_json();
+    if let Some(object) = value.as_object_mut() {
+        for key in ["description", "runbook", "falsepositives"] {
+            object.remove(key);
+        }
+    }
+    value.to_string()
+}
+
+fn severity_colour(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "\x1b[1;97;41m",
+        Severity::High => "\x1b[1;31m",
+        Severity::Medium => "\x1b[1;33m",
+        Severity::Low => "\x1b[1;36m",
+        Severity::Informational => "\x1b[1m",
+    }
+}
+
+fn write_text_alert(out: &mut impl Write, alert: &Alert, colour: bool) -> Result<()> {
+    let (on, off, dim) = if colour {
+        (severity_colour(alert.severity), "\x1b[0m", "\x1b[2m")
+    } else {
+        ("", "", "")
+    };
+    let event = &alert.event;
+    let level = alert.severity.as_str().to_uppercase();
+    writeln!(
+        out,
+        "{on}{level}{off} {}  {dim}[{}]{off}",
+        alert.title, alert.rule
+    )?;
+    let outcome = match &event.error_code {
+        Some(code) => format!(
+            "failed: {code}{}",
+            event
+                .error_message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        ),
+        None => "succeeded".to_owned(),
+    };
+    writeln!(
+        out,
+        "  {} on {} {outcome}",
+        event.event_name, event.event_source
+    )?;
+    writeln!(
+        out,
+        "  who:     {} ({})",
+        event.actor,
+        if event.actor_type.is_empty() {
+            "?"
+        } else {
+            &event.actor_type
+        }
+    )?;
+    writeln!(
+        out,
+        "  where:   account {} region {} from {}",
+        or_dash(&event.account_id),
+        or_dash(&event.region),
+        or_dash(&event.source_ip)
+    )?;
+    writeln!(out, "  when:    {}", or_dash(&event.event_time))?;
+    writeln!(out, "  event:   {}", or_dash(&event.event_id))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+const MAX_SKIPS_SHOWN: usize = 20;
+
+fn print_summary(outcome: &Outcome, inputs: usize, unreadable_inputs: usize) {
+    eprintln!(
+        "trailwatch: {} event(s) read from {} input(s): {} processed, {} skipped; {} alert(s){}",
+        outcome.events_read(),
+        inputs - unreadable_inputs,
+        outcome.events_processed,
+        outcome.events_skipped(),
+        outcome.alerts.len(),
+        if unreadable_inputs > 0 {
+            format!("; {unreadable_inputs} input(s) unreadable")
+        } else {
+            String::new()
+        }
+    );
+    for skipped in outcome.skipped.iter().take(MAX_SKIPS_SHOWN) {
+        eprintln!("  skipped {}", skipped.reason);
+    }
+    if outcome.skipped.len() > MAX_SKIPS_SHOWN {
+        eprintln!(
+            "  ... and {} more skipped",
+            outcome.skipped.len() - MAX_SKIPS_SHOWN
+        );
+    }
+    for (rule, count) in outcome.alerts_per_rule() {
+        eprintln!("  {count:>6}  {rule}");
+    }
+}
+
+fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
+    let sources = load_sources(dirs)?;
+    let rules = RuleSet::compile(&sources)?;
+    let tests: usize = rules.rules().iter().map(|r| r.tests.len()).sum();
+    println!("{} rule file(s) OK ({} inline test(s))", rules.len(), tests);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test_rules(dirs: &[PathBuf]) -> Result<ExitCode> {
+    let rules = load_rules(dirs)?;
+    let report = rules.run_inline_tests();
+    for failure in &report.failures {
+        println!("FAIL {failure}");
+    }
+    if !report.rules_without_tests.is_empty() {
+        eprintln!(
+            "note: {} rule(s) have no inline tests: {}",
+            report.rules_without_tests.len(),
+            report.rules_without_tests.join(", ")
+        );
+    }
+    println!(
+        "{} passed, {} failed ({} rule(s))",
+        report.passed,
+        report.failures.len(),
+        rules.len()
+    );
+    Ok(if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn list(dirs: &[PathBuf]) -> Result<ExitCode> {
+    let rules = load_rules(dirs)?;
+    let width = rules
+        .rules()
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4);
+    for rule in rules.rules() {
+        println!(
+            "{:<width$}  {:<13}  {}  ({})",
+            rule.name,
+            rule.severity.as_str(),
+            rule.title,
+            rule.path
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,350 @@
+//! Input formats: detects what a blob of bytes is from its content (not its file name)
+//! and splits it into records.
+
+use aws_lambda_events::cloudwatch_logs::LogData;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::decode::{decode_base64, gunzip_bounded, maybe_gunzip};
+use super::{Batch, DecodeLimits, IngestError, InputFormat, RawRecord, RecordId, UnreadableRecord};
+
+/// The event a CloudWatch Logs subscription delivers to Lambda.
+///
+/// `aws_lambda_events`' own `LogsEvent` gunzips without a size bound while it
+/// deserializes, so the Lambda takes this envelope and decodes with [`DecodeLimits`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionEnvelope {
+    /// The `awslogs` object.
+    pub awslogs: AwsLogsData,
+}
+
+/// The `awslogs` object of a subscription event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsLogsData {
+    /// base64(gzip(subscription JSON)).
+    pub data: String,
+}
+
+impl SubscriptionEnvelope {
+    /// Decodes `awslogs.data` (base64, bounded gunzip) into a batch.
+    pub fn decode(&self, limits: DecodeLimits) -> Result<Batch, IngestError> {
+        let compressed = decode_base64(&self.awslogs.data)?;
+        let json = gunzip_bounded(&compressed, limits)?;
+        parse_subscription_data(&json)
+    }
+}
+
+/// Parses a whole subscription event (`{"awslogs":{"data":"..."}}`) as bytes.
+pub fn parse_subscription_event(
+    payload: &[u8],
+    limits: DecodeLimits,
+) -> Result<Batch, IngestError> {
+    let envelope: SubscriptionEnvelope =
+        serde_json::from_slice(payload).map_err(IngestError::Envelope)?;
+    envelope.decode(limits)
+}
+
+/// Parses decoded subscription JSON: `DATA_MESSAGE` yields one record per log event,
+/// `CONTROL_MESSAGE` yields an empty batch marked as a control message.
+pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
+    let data: LogData = serde_json::from_slice(json).map_err(IngestError::SubscriptionData)?;
+    let mut batch = Batch {
+        format: Some(InputFormat::SubscriptionData),
+        ..Batch::default()
+    };
+    match data.message_type.as_str() {
+        "DATA_MESSAGE" => {
+            batch.records = data
+                .log_events
+                .into_iter()
+                .map(|entry| RawRecord {
+                    id: RecordId::LogEvent(entry.id),
+                    text: entry.message,
+                })
+                .collect();
+        }
+        "CONTROL_MESSAGE" => batch.control_message = true,
+        other => return Err(IngestError::UnknownMessageType(other.to_owned())),
+    }
+    Ok(batch)
+}
+
+/// Which top-level keys a JSON object has, read without building the whole value.
+#[derive(Deserialize)]
+struct ShapeProbe<'a> {
+    #[serde(borrow)]
+    awslogs: Option<&'a RawValue>,
+    #[serde(rename = "messageType", borrow)]
+    message_type: Option<&'a RawValue>,
+    #[serde(rename = "logEvents", borrow)]
+    log_events: Option<&'a RawValue>,
+    #[serde(rename = "Records", borrow)]
+    records: Option<&'a RawValue>,
+    #[serde(rename = "eventName", borrow)]
+    event_name: Option<&'a RawValue>,
+    #[serde(rename = "eventSource", borrow)]
+    event_source: Option<&'a RawValue>,
+}
+
+/// Reads any supported input — gzipped or not — and splits it into records.
+///
+/// The format comes from the content: a subscription payload, decoded subscription
+/// data, a CloudTrail archive, a JSON array of records, a single record, or JSON Lines.
+pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, IngestError> {
+    let bytes = maybe_gunzip(bytes, limits)?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        // Only JSON Lines can hold a bad line and still be worth reading.
+        return Ok(split_json_lines(&bytes));
+    };
+    let body = text.trim_start_matches('\u{feff}').trim();
+    if body.starts_with('[') {
+        if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(body) {
+            return Ok(records_from_raw(items, InputFormat::RecordArray));
+        }
+    }
+    if body.starts_with('{') {
+        match serde_json::from_str::<ShapeProbe>(body) {
+            Ok(probe) => return classify_object(body, probe, limits),
+            Err(whole_err) if !first_line_is_json(body) => {
+                return Err(IngestError::Archive(whole_err));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(split_json_lines(body.as_bytes()))
+}
+
+fn classify_object(
+    body: &str,
+    probe: ShapeProbe,
+    limits: DecodeLimits,
+) -> Result<Batch, IngestError> {
+    if let Some(awslogs) = probe.awslogs {
+        let logs: AwsLogsData =
+            serde_json::from_str(awslogs.get()).map_err(IngestError::Envelope)?;
+        let envelope = SubscriptionEnvelope { awslogs: logs };
+        let mut batch = envelope.decode(limits)?;
+        batch.format = Some(InputFormat::SubscriptionPayload);
+        return Ok(batch);
+    }
+    if probe.message_type.is_some() || probe.log_events.is_some() {
+        return parse_subscription_data(body.as_bytes());
+    }
+    if let Some(records) = probe.records {
+        let items: Vec<&RawValue> =
+            serde_json::from_str(records.get()).map_err(IngestError::Archive)?;
+        return Ok(records_from_raw(items, InputFormat::Archive));
+    }
+    if probe.event_name.is_some() || probe.event_source.is_some() {
+        return Ok(Batch {
+            records: vec![RawRecord {
+                id: RecordId::Index(0),
+                text: body.to_owned(),
+            }],
+            format: Some(InputFormat::SingleRecord),
+            ..Batch::default()
+        });
+    }
+    Err(IngestError::UnknownFormat)
+}
+
+fn records_from_raw(items: Vec<&RawValue>, format: InputFormat) -> Batch {
+    Batch {
+        records: items
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| RawRecord {
+                id: RecordId::Index(index),
+                text: raw.get().to_owned(),
+            })
+            .collect(),
+        format: Some(format),
+        ..Batch::default()
+    }
+}
+
+fn first_line_is_json(body: &str) -> bool {
+    let first = body.lines().next().unwrap_or_default();
+    serde_json::from_str::<serde::de::IgnoredAny>(first).is_ok()
+}
+
+/// Splits JSON Lines; a line that is not UTF-8 is recorded as unreadable, not fatal.
+fn split_json_lines(bytes: &[u8]) -> Batch {
+    let mut batch = Batch {
+        format: Some(InputFormat::JsonLines),
+        ..Batch::default()
+    };
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let id = RecordId::Line(index + 1);
+        match std::str::from_utf8(line) {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => batch.records.push(RawRecord {
+                id,
+                text: text.trim().to_owned(),
+            }),
+            Err(err) => batch.unreadable.push(UnreadableRecord {
+                id,
+                reason: format!("not UTF-8 ({err})"),
+            }),
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn subscription_json(message_type: &str, messages: &[&str]) -> String {
+        let events: Vec<_> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| serde_json::json!({"id": format!("id{i}"), "timestamp": 1, "message": m}))
+            .collect();
+        serde_json::json!({
+            "messageType": message_type, "owner": "111122223333",
+            "logGroup": "aws-cloudtrail-logs", "logStream": "111122223333_CloudTrail_us-east-1",
+            "subscriptionFilters": ["trailwatch"], "logEvents": events,
+        })
+        .to_string()
+    }
+
+    fn envelope(json: &str) -> Vec<u8> {
+        let data = base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes()));
+        serde_json::json!({"awslogs": {"data": data}})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn texts(batch: &Batch) -> Vec<&str> {
+        batch.records.iter().map(|r| r.text.as_str()).collect()
+    }
+
+    #[test]
+    fn data_message_yields_log_events_with_ids() {
+        let payload = envelope(&subscription_json("DATA_MESSAGE", &["{\"a\":1}", "x"]));
+        let batch = parse_subscription_event(&payload, DecodeLimits::default()).unwrap();
+        assert_eq!(texts(&batch), ["{\"a\":1}", "x"]);
+        assert_eq!(batch.records[1].id, RecordId::LogEvent("id1".into()));
+        assert!(!batch.control_message);
+    }
+
+    #[test]
+    fn control_message_is_empty_not_an_error() {
+        let payload = envelope(&subscription_json(
+            "CONTROL_MESSAGE",
+            &["CWL CONTROL MESSAGE"],
+        ));
+        let batch = parse_subscription_event(&payload, DecodeLimits::default()).unwrap();
+        assert!(batch.control_message);
+        assert!(batch.records.is_empty());
+    }
+
+    #[test]
+    fn unknown_message_type_is_an_error() {
+        let payload = envelope(&subscription_json("SOMETHING", &[]));
+        let err = parse_subscription_event(&payload, DecodeLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("SOMETHING"), "{err}");
+    }
+
+    #[test]
+    fn detects_every_format_from_content() {
+        let cases: [(Vec<u8>, InputFormat, usize); 7] = [
+            (
+                envelope(&subscription_json("DATA_MESSAGE", &["{}"])),
+                InputFormat::SubscriptionPayload,
+                1,
+            ),
+            (
+                subscription_json("DATA_MESSAGE", &["{}", "{}"]).into_bytes(),
+                InputFormat::SubscriptionData,
+                2,
+            ),
+            (
+                br#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#.to_vec(),
+                InputFormat::Archive,
+                2,
+            ),
+            (
+                gzip(br#"{"Records":[{"eventName":"A"}]}"#),
+                InputFormat::Archive,
+                1,
+            ),
+            (
+                br#"[{"eventName":"A"}]"#.to_vec(),
+                InputFormat::RecordArray,
+                1,
+            ),
+            (
+                b"{\"eventName\":\"A\",\n \"eventSource\":\"s\"}".to_vec(),
+                InputFormat::SingleRecord,
+                1,
+            ),
+            (
+                b"{\"eventName\":\"A\"}\n\n{\"eventName\":\"B\"}\n".to_vec(),
+                InputFormat::JsonLines,
+                2,
+            ),
+        ];
+        for (bytes, format, count) in cases {
+            let batch = parse_input(bytes, DecodeLimits::default()).unwrap();
+            assert_eq!(batch.format, Some(format));
+            assert_eq!(batch.records.len(), count, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn archive_records_keep_their_text_and_index() {
+        let batch = parse_input(
+            br#"{"Records":[ {"a": 1} ,{"b":2}]}"#.to_vec(),
+            DecodeLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(texts(&batch), [r#"{"a": 1}"#, r#"{"b":2}"#]);
+        assert_eq!(batch.records[1].id, RecordId::Index(1));
+    }
+
+    #[test]
+    fn json_lines_with_a_bad_line_keeps_the_rest() {
+        let batch = parse_input(
+            b"{\"a\":1}\nnot json\n\xff\xfe\n{\"b\":2}".to_vec(),
+            DecodeLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(texts(&batch), ["{\"a\":1}", "not json", "{\"b\":2}"]);
+        assert_eq!(batch.unreadable.len(), 1);
+        assert_eq!(batch.unreadable[0].id, RecordId::Line(3));
+    }
+
+    #[test]
+    fn truncated_archive_is_a_clear_error() {
+        let err = parse_input(
+            b"{\n\"Records\": [\n{\"eventName\":\"A\"},\n".to_vec(),
+            DecodeLimits::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, IngestError::Archive(_)), "{err}");
+    }
+
+    #[test]
+    fn unknown_object_is_a_clear_error() {
+        let err =
+            parse_input(br#"{"hello":"world"}"#.to_vec(), DecodeLimits::default()).unwrap_err();
+        assert!(matches!(err, IngestError::UnknownFormat));
+    }
+
+    #[test]
+    fn empty_input_is_an_empty_batch() {
+        let batch = parse_input(Vec::new(), DecodeLimits::default()).unwrap();
+        assert!(batch.records.is_empty());
+    }
+}

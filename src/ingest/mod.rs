@@ -1,0 +1,121 @@
+//! Ingest: turns raw input bytes into a [`Batch`] of CloudTrail record texts.
+//!
+//! It owns every input format trailwatch accepts — the CloudWatch Logs subscription
+//! payload a Lambda receives (`{"awslogs":{"data":"base64(gzip(json))"}}`), the decoded
+//! subscription JSON, CloudTrail's S3 archive files (`{"Records":[...]}`), JSON Lines and
+//! single records, each optionally gzipped — and the size bound that protects the
+//! function's memory. It only splits input into records; it does not judge whether a
+//! record is a CloudTrail event (that is [`crate::record`]) and never reads files itself.
+
+mod decode;
+mod formats;
+
+pub use decode::{DecodeLimits, decode_base64, gunzip_bounded};
+pub use formats::{parse_input, parse_subscription_data, parse_subscription_event};
+
+use std::fmt;
+
+/// Why an input could not be turned into a batch at all.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The `awslogs.data` field is not valid base64.
+    #[error("awslogs.data is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The gzip stream is corrupt or truncated.
+    #[error("gzip stream is corrupt or truncated: {0}")]
+    Gzip(std::io::Error),
+    /// The input (after decompression) exceeds the configured bound.
+    #[error(
+        "input exceeds the {limit}-byte limit on decompressed size (raise it with --max-bytes)"
+    )]
+    TooLarge {
+        /// The bound that was exceeded, in bytes.
+        limit: usize,
+    },
+    /// The subscription payload's envelope is not the expected JSON shape.
+    #[error("not a CloudWatch Logs subscription payload: {0}")]
+    Envelope(serde_json::Error),
+    /// The decoded subscription data is not the expected JSON shape.
+    #[error("decoded awslogs.data is not CloudWatch Logs subscription JSON: {0}")]
+    SubscriptionData(serde_json::Error),
+    /// The subscription data's `messageType` is neither `DATA_MESSAGE` nor `CONTROL_MESSAGE`.
+    #[error("unknown subscription messageType {0:?}")]
+    UnknownMessageType(String),
+    /// A CloudTrail archive file (`{"Records":[...]}`) is malformed.
+    #[error("not a CloudTrail archive (expected {{\"Records\":[...]}}): {0}")]
+    Archive(serde_json::Error),
+    /// The input is a JSON document whose shape trailwatch does not know.
+    #[error(
+        "unrecognised input: expected a subscription payload, decoded subscription data, a CloudTrail archive ({{\"Records\":[...]}}), a JSON array of records, or JSON Lines"
+    )]
+    UnknownFormat,
+}
+
+/// The shape an input turned out to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// `{"awslogs":{"data":"..."}}`, as a Lambda receives it.
+    SubscriptionPayload,
+    /// The JSON inside `awslogs.data` (`{"messageType":...,"logEvents":[...]}`).
+    SubscriptionData,
+    /// A CloudTrail S3 archive file: `{"Records":[...]}`.
+    Archive,
+    /// A JSON array of records.
+    RecordArray,
+    /// One CloudTrail record.
+    SingleRecord,
+    /// One JSON record per line.
+    JsonLines,
+}
+
+/// Where a record came from inside its input, for logs and skip reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordId {
+    /// A CloudWatch Logs log-event id.
+    LogEvent(String),
+    /// The index in a `Records` array or JSON array.
+    Index(usize),
+    /// A 1-based line number in JSON Lines.
+    Line(usize),
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordId::LogEvent(id) => write!(f, "log event {id}"),
+            RecordId::Index(i) => write!(f, "record {i}"),
+            RecordId::Line(n) => write!(f, "line {n}"),
+        }
+    }
+}
+
+/// One record's JSON text and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Where the record sits in its input.
+    pub id: RecordId,
+    /// The record's JSON text (not yet parsed).
+    pub text: String,
+}
+
+/// An entry that could not even be read as text (e.g. a JSON Lines line that is not UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    /// Where the entry sits in its input.
+    pub id: RecordId,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+/// The records of one input, in input order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Records to parse and match.
+    pub records: Vec<RawRecord>,
+    /// Entries skipped before parsing; reported alongside records that fail to parse.
+    pub unreadable: Vec<UnreadableRecord>,
+    /// True for a CloudWatch Logs `CONTROL_MESSAGE` (a health check with no events).
+    pub control_message: bool,
+    /// The format that was detected.
+    pub format: Option<InputFormat>,
+}

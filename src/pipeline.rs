@@ -1,0 +1,179 @@
+//! The pipeline both binaries run: records of a [`Batch`] → parse → match → [`Alert`]s,
+//! with every skipped record counted and explained.
+//!
+//! It is pure and synchronous: no I/O, no logging. The caller decides what to do with
+//! the [`Outcome`] (print it, or publish it to SNS and CloudWatch).
+
+use std::collections::BTreeMap;
+
+use crate::alert::Alert;
+use crate::ingest::{Batch, RecordId};
+use crate::record::parse_record;
+use crate::rules::RuleSet;
+
+/// A record that was not matched, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where the record sits in its input (a log-event id for subscriptions).
+    pub id: RecordId,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What running one or more batches produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// One alert per (rule, event) match, in input order.
+    pub alerts: Vec<Alert>,
+    /// Records that were parsed and matched against the rules.
+    pub events_processed: u64,
+    /// Records that were skipped, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// CloudWatch Logs control messages seen (health checks; no events).
+    pub control_messages: u64,
+}
+
+impl Outcome {
+    /// Number of skipped records.
+    pub fn events_skipped(&self) -> u64 {
+        self.skipped.len() as u64
+    }
+
+    /// Records read: processed plus skipped.
+    pub fn events_read(&self) -> u64 {
+        self.events_processed + self.events_skipped()
+    }
+
+    /// Alerts per rule name, sorted by name.
+    pub fn alerts_per_rule(&self) -> BTreeMap<&str, u64> {
+        let mut counts = BTreeMap::new();
+        for alert in &self.alerts {
+            *counts.entry(alert.rule.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Adds another outcome's results to this one (several inputs, one summary).
+    pub fn absorb(&mut self, other: Outcome) {
+        self.alerts.extend(other.alerts);
+        self.events_processed += other.events_processed;
+        self.skipped.extend(other.skipped);
+        self.control_messages += other.control_messages;
+    }
+}
+
+/// Parses every record of `batch`, matches it against `rules`, and collects the alerts.
+pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
+    let mut outcome = Outcome {
+        control_messages: u64::from(batch.control_message),
+        ..Outcome::default()
+    };
+    outcome
+        .skipped
+        .extend(batch.unreadable.into_iter().map(|entry| Skipped {
+            id: entry.id,
+            reason: entry.reason,
+        }));
+    for raw in batch.records {
+        let record = match parse_record(&raw.text) {
+            Ok(record) => record,
+            Err(err) => {
+                outcome.skipped.push(Skipped {
+                    id: raw.id,
+                    reason: err.to_string(),
+                });
+                continue;
+            }
+        };
+        outcome.events_processed += 1;
+        let matched = rules.matching(&record);
+        if let Some((last, others)) = matched.split_last() {
+            for rule in others {
+                outcome.alerts.push(Alert::new(rule, record.clone()));
+            }
+            outcome.alerts.push(Alert::new(last, record));
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::RawRecord;
+    use crate::rules::RuleSource;
+
+    const RULE: &str = "title: Stop\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\nlevel: high\n";
+
+    fn rules() -> RuleSet {
+        let sources = [
+            RuleSource {
+                path: "a.yml".into(),
+                text: RULE.into(),
+            },
+            RuleSource {
+                path: "b.yml".into(),
+                text: RULE.replace("high", "low"),
+            },
+        ];
+        RuleSet::compile(&sources).unwrap()
+    }
+
+    fn batch(texts: &[&str]) -> Batch {
+        Batch {
+            records: texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| RawRecord {
+                    id: RecordId::LogEvent(format!("e{i}")),
+                    text: (*text).into(),
+                })
+                .collect(),
+            ..Batch::default()
+        }
+    }
+
+    #[test]
+    fn matches_bad_records_and_counts_are_reported() {
+        let outcome = run(
+            &rules(),
+            batch(&[
+                r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventID":"x"}"#,
+                "not json",
+                r#"{"eventName":"StartLogging","eventSource":"cloudtrail.amazonaws.com"}"#,
+                r#"{"eventSource":"cloudtrail.amazonaws.com"}"#,
+            ]),
+        );
+        assert_eq!(outcome.events_processed, 2);
+        assert_eq!(outcome.events_read(), 4);
+        let skipped: Vec<String> = outcome
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.id, s.reason))
+            .collect();
+        assert_eq!(skipped.len(), 2);
+        assert!(
+            skipped[0].starts_with("log event e1: not JSON"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[1].starts_with("log event e3: not a CloudTrail record"),
+            "{skipped:?}"
+        );
+        let rules: Vec<&str> = outcome.alerts.iter().map(|a| a.rule.as_str()).collect();
+        assert_eq!(rules, ["a", "b"]);
+        assert_eq!(outcome.alerts_per_rule().get("a"), Some(&1));
+    }
+
+    #[test]
+    fn control_message_counts_and_yields_nothing() {
+        let outcome = run(
+            &rules(),
+            Batch {
+                control_message: true,
+                ..Batch::default()
+            },
+        );
+        assert_eq!((outcome.control_messages, outcome.events_read()), (1, 0));
+    }
+}

@@ -1,0 +1,223 @@
+//! CloudTrail records: decides whether a text is a CloudTrail record and reads the
+//! fields an alert shows (who, what, where, when) out of it.
+//!
+//! A record stays a `serde_json::Value` so rules can reach any field; this module only
+//! adds the checks and the readable views. It never rejects a record for fields that
+//! are merely unusual: only non-JSON, non-objects and objects without `eventName` and
+//! `eventSource` are refused.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Why a log event is not a CloudTrail record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The text is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// The JSON is not an object.
+    #[error("not a CloudTrail record: JSON {0} instead of an object")]
+    NotAnObject(&'static str),
+    /// A field every CloudTrail record has is missing or not a string.
+    #[error("not a CloudTrail record: no string `{0}`")]
+    MissingField(&'static str),
+}
+
+/// Parses one log event's text as a CloudTrail record.
+pub fn parse_record(text: &str) -> Result<Value, RecordError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|err| RecordError::NotJson(err.to_string()))?;
+    let kind = match &value {
+        Value::Object(_) => None,
+        Value::Array(_) => Some("array"),
+        Value::String(_) => Some("string"),
+        Value::Number(_) => Some("number"),
+        Value::Bool(_) => Some("boolean"),
+        Value::Null => Some("null"),
+    };
+    if let Some(kind) = kind {
+        return Err(RecordError::NotAnObject(kind));
+    }
+    for field in ["eventName", "eventSource"] {
+        if !value.get(field).is_some_and(Value::is_string) {
+            return Err(RecordError::MissingField(field));
+        }
+    }
+    Ok(value)
+}
+
+/// The facts about an event that an alert shows, read from its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventSummary {
+    /// `eventID`.
+    pub event_id: String,
+    /// `eventName`, e.g. `ConsoleLogin`.
+    pub event_name: String,
+    /// `eventSource`, e.g. `signin.amazonaws.com`.
+    pub event_source: String,
+    /// `eventTime` as CloudTrail wrote it (UTC, RFC 3339).
+    pub event_time: String,
+    /// `recipientAccountId`, falling back to `userIdentity.accountId`.
+    pub account_id: String,
+    /// `awsRegion`.
+    pub region: String,
+    /// A readable principal: IAM user name, `role/session`, `root`, or the service.
+    pub actor: String,
+    /// `userIdentity.type`, e.g. `IAMUser`, `Root`, `AssumedRole`.
+    pub actor_type: String,
+    /// `userIdentity.arn`, when present.
+    pub actor_arn: Option<String>,
+    /// `sourceIPAddress` (an IP, or a service name for calls AWS made for you).
+    pub source_ip: String,
+    /// `userAgent`.
+    pub user_agent: Option<String>,
+    /// `errorCode` of a failed call.
+    pub error_code: Option<String>,
+    /// `errorMessage` of a failed call.
+    pub error_message: Option<String>,
+}
+
+fn text_at<'a>(record: &'a Value, pointer: &str) -> Option<&'a str> {
+    record.pointer(pointer).and_then(Value::as_str)
+}
+
+fn owned_at(record: &Value, pointer: &str) -> Option<String> {
+    text_at(record, pointer).map(str::to_owned)
+}
+
+impl EventSummary {
+    /// Reads the summary of a record; absent fields become empty strings or `None`.
+    pub fn from_record(record: &Value) -> Self {
+        let field = |pointer: &str| owned_at(record, pointer).unwrap_or_default();
+        EventSummary {
+            event_id: field("/eventID"),
+            event_name: field("/eventName"),
+            event_source: field("/eventSource"),
+            event_time: field("/eventTime"),
+            account_id: owned_at(record, "/recipientAccountId")
+                .or_else(|| owned_at(record, "/userIdentity/accountId"))
+                .unwrap_or_default(),
+            region: field("/awsRegion"),
+            actor: actor(record),
+            actor_type: field("/userIdentity/type"),
+            actor_arn: owned_at(record, "/userIdentity/arn"),
+            source_ip: field("/sourceIPAddress"),
+            user_agent: owned_at(record, "/userAgent"),
+            error_code: owned_at(record, "/errorCode"),
+            error_message: owned_at(record, "/errorMessage"),
+        }
+    }
+}
+
+/// A readable name for who made the call.
+///
+/// IAM users by user name, the root user as `root`, role sessions as `role/session`
+/// (so an IAM Identity Center sign-in reads `AWSReservedSSO_Admin_0123/maria`), services
+/// by the service, and otherwise the ARN or principal id.
+pub fn actor(record: &Value) -> String {
+    let identity = |pointer: &str| text_at(record, &format!("/userIdentity{pointer}"));
+    let session_name = || identity("/arn").and_then(|arn| arn.rsplit('/').next());
+    let found = match identity("/type").unwrap_or_default() {
+        "Root" => Some("root".to_owned()),
+        "IAMUser" => identity("/userName").map(str::to_owned),
+        "AssumedRole" | "FederatedUser" => {
+            let role = identity("/sessionContext/sessionIssuer/userName");
+            match (role, session_name()) {
+                (Some(role), Some(session)) if role != session => Some(format!("{role}/{session}")),
+                (Some(role), _) => Some(role.to_owned()),
+                (None, session) => session.map(str::to_owned),
+            }
+        }
+        "AWSService" => identity("/invokedBy").map(str::to_owned),
+        "IdentityCenterUser" => {
+            identity("/onBehalfOf/userId").map(|u| format!("identity-center:{u}"))
+        }
+        _ => None,
+    };
+    found
+        .or_else(|| identity("/userName").map(str::to_owned))
+        .or_else(|| identity("/arn").map(str::to_owned))
+        .or_else(|| identity("/principalId").map(str::to_owned))
+        .or_else(|| identity("/invokedBy").map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn actor_of(identity: Value) -> String {
+        actor(&json!({ "userIdentity": identity }))
+    }
+
+    #[test]
+    fn parse_accepts_a_cloudtrail_record() {
+        let record =
+            parse_record(r#"{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com"}"#);
+        assert!(record.is_ok());
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_record() {
+        assert!(matches!(
+            parse_record("hello"),
+            Err(RecordError::NotJson(_))
+        ));
+        assert_eq!(parse_record("[1]"), Err(RecordError::NotAnObject("array")));
+        assert_eq!(
+            parse_record(r#"{"eventSource":"x"}"#),
+            Err(RecordError::MissingField("eventName"))
+        );
+        assert_eq!(
+            parse_record(r#"{"eventName":"x"}"#),
+            Err(RecordError::MissingField("eventSource"))
+        );
+        assert_eq!(
+            parse_record(r#"{"eventName":1,"eventSource":"s"}"#),
+            Err(RecordError::MissingField("eventName"))
+        );
+    }
+
+    #[test]
+    fn actor_names_each_kind_of_principal() {
+        assert_eq!(
+            actor_of(json!({"type": "IAMUser", "userName": "maria"})),
+            "maria"
+        );
+        assert_eq!(
+            actor_of(json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root"})),
+            "root"
+        );
+        assert_eq!(
+            actor_of(json!({"type": "AssumedRole",
+                "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/maria",
+                "sessionContext": {"sessionIssuer": {"userName": "AWSReservedSSO_Admin_0123"}}})),
+            "AWSReservedSSO_Admin_0123/maria"
+        );
+        assert_eq!(
+            actor_of(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})),
+            "ec2.amazonaws.com"
+        );
+        assert_eq!(
+            actor_of(json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLE"})),
+            "AIDAEXAMPLE"
+        );
+        assert_eq!(actor(&json!({})), "unknown");
+    }
+
+    #[test]
+    fn summary_reads_the_fields_an_alert_shows() {
+        let record = json!({
+            "eventID": "e1", "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
+            "eventTime": "2026-11-01T10:00:00Z", "awsRegion": "eu-west-1",
+            "userIdentity": {"type": "IAMUser", "userName": "bob", "accountId": "444455556666"},
+            "sourceIPAddress": "192.0.2.10", "errorCode": "AccessDenied", "errorMessage": "no"
+        });
+        let summary = EventSummary::from_record(&record);
+        assert_eq!(summary.account_id, "444455556666");
+        assert_eq!(summary.actor, "bob");
+        assert_eq!(summary.error_code.as_deref(), Some("AccessDenied"));
+        assert_eq!(summary.user_agent, None);
+    }
+}

@@ -1,0 +1,245 @@
+//! Rule loading and matching, one behaviour per test.
+
+use super::*;
+use serde_json::json;
+
+const VALID: &str = r#"title: Stop logging
+id: 11111111-2222-4333-8444-555555555555
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  selection:
+    eventSource: cloudtrail.amazonaws.com
+    eventName: StopLogging
+  condition: selection
+level: high
+runbook: Call the owner.
+tests:
+  - name: stop
+    expect: match
+    event: {eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}
+  - name: start
+    expect: no_match
+    event: {eventName: StartLogging, eventSource: cloudtrail.amazonaws.com}
+"#;
+
+fn source(path: &str, text: &str) -> RuleSource {
+    RuleSource {
+        path: path.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+fn compile_one(text: &str) -> Result<RuleSet, RuleLoadError> {
+    RuleSet::compile(&[source("rules/r.yml", text)])
+}
+
+/// The `path:line: reason` lines of a failed load.
+fn problems(text: &str) -> Vec<String> {
+    compile_one(text)
+        .expect_err("the rule should not load")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn assert_problem(text: &str, line: usize, reason_part: &str) {
+    let found = problems(text);
+    let prefix = format!("rules/r.yml:{line}: ");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with(&prefix) && p.contains(reason_part)),
+        "expected `{prefix}…{reason_part}…` in {found:#?}"
+    );
+}
+
+#[test]
+fn valid_rule_loads_with_metadata() {
+    let set = compile_one(VALID).unwrap();
+    let rule = &set.rules()[0];
+    assert_eq!(rule.name, "r");
+    assert_eq!(rule.severity, Severity::High);
+    assert_eq!(rule.runbook.as_deref(), Some("Call the owner."));
+    assert_eq!(rule.tests.len(), 2);
+    assert_eq!(rule.tests[1].expect, Expectation::NoMatch);
+    assert_eq!(rule.tests[0].line, 14);
+}
+
+#[test]
+fn matching_returns_the_matching_rule() {
+    let set = compile_one(VALID).unwrap();
+    let hit = json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"});
+    let miss = json!({"eventName": "StopLogging", "eventSource": "other.amazonaws.com"});
+    assert_eq!(set.matching(&hit).len(), 1);
+    assert!(set.matching(&miss).is_empty());
+}
+
+#[test]
+fn inline_tests_pass_and_fail() {
+    let set = compile_one(VALID).unwrap();
+    let report = set.run_inline_tests();
+    assert_eq!((report.run, report.passed), (2, 2));
+
+    let wrong = VALID.replace("expect: no_match", "expect: match");
+    let report = compile_one(&wrong).unwrap().run_inline_tests();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].test, "start");
+    assert_eq!(report.failures[0].location, "rules/r.yml:17");
+}
+
+#[test]
+fn yaml_syntax_error_has_its_line() {
+    assert_problem("title: x\nlevel: [high\n", 3, "YAML syntax");
+}
+
+#[test]
+fn unknown_level_is_reported() {
+    assert_problem(
+        &VALID.replace("level: high", "level: severe"),
+        11,
+        "unknown level \"severe\"",
+    );
+}
+
+#[test]
+fn missing_logsource_is_reported() {
+    let text = VALID.replace("logsource:\n  product: aws\n  service: cloudtrail\n", "");
+    assert_problem(&text, 1, "missing `logsource`");
+}
+
+#[test]
+fn foreign_logsource_is_reported() {
+    assert_problem(
+        &VALID.replace("product: aws", "product: windows"),
+        3,
+        "product: windows",
+    );
+}
+
+#[test]
+fn condition_naming_a_missing_selection_is_reported() {
+    let found = problems(&VALID.replace(
+        "condition: selection",
+        "condition: selection and not filter",
+    ));
+    assert!(found.iter().any(|p| p.contains("filter")), "{found:#?}");
+}
+
+#[test]
+fn unsupported_modifier_is_reported() {
+    let text = VALID.replace(
+        "eventName: StopLogging\n  condition",
+        "eventName|sounds_like: StopLogging\n  condition",
+    );
+    assert_problem(&text, 9, "sounds_like");
+}
+
+#[test]
+fn invalid_regex_is_reported() {
+    let text = VALID.replace(
+        "eventName: StopLogging\n  condition",
+        "eventName|re: 'Stop(Logging'\n  condition",
+    );
+    let found = problems(&text);
+    assert!(
+        found.iter().any(|p| p.starts_with("rules/r.yml:9: ")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn bad_inline_test_is_reported_at_its_line() {
+    assert_problem(
+        &VALID.replace("expect: no_match", "expect: maybe"),
+        17,
+        "use match or no_match",
+    );
+    assert_problem(
+        &VALID.replace("{eventName: StartLogging, ", "{"),
+        17,
+        "eventName",
+    );
+}
+
+#[test]
+fn duplicate_names_and_ids_are_reported() {
+    let err = RuleSet::compile(&[source("a/r.yml", VALID), source("b/r.yml", VALID)]).unwrap_err();
+    let found: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("b/r.yml:") && p.contains("duplicate rule name \"r\"")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("b/r.yml:2: ") && p.contains("duplicate rule id")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn every_problem_in_every_file_is_reported_and_nothing_half_loads() {
+    let bad_level = VALID.replace("level: high", "level: severe");
+    let bad_source = VALID
+        .replace("product: aws", "product: gcp")
+        .replace("id: 1111", "id: 2222");
+    let err = RuleSet::compile(&[
+        source("one.yml", &bad_level),
+        source("two.yml", &bad_source),
+        source("three.yml", &VALID.replace("id: 1111", "id: 3333")),
+    ])
+    .unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["one.yml", "two.yml"]);
+}
+
+#[test]
+fn contains_on_an_object_field_matches_its_json_text() {
+    let text = VALID.replace(
+        "eventName: StopLogging\n  condition",
+        "eventName: PutBucketVersioning\n    requestParameters|contains: Suspended\n  condition",
+    );
+    let set = compile_one(&text.replace(
+        "cloudtrail.amazonaws.com\n    eventName: Put",
+        "s3.amazonaws.com\n    eventName: Put",
+    ))
+    .unwrap();
+    let suspended = json!({
+        "eventSource": "s3.amazonaws.com", "eventName": "PutBucketVersioning",
+        "requestParameters": {"bucketName": "logs", "VersioningConfiguration": {"Status": "Suspended"}}
+    });
+    let enabled = json!({
+        "eventSource": "s3.amazonaws.com", "eventName": "PutBucketVersioning",
+        "requestParameters": {"bucketName": "logs", "VersioningConfiguration": {"Status": "Enabled"}}
+    });
+    assert_eq!(set.matching(&suspended).len(), 1);
+    assert!(set.matching(&enabled).is_empty());
+}
+
+#[test]
+fn builtin_rules_load_and_their_inline_tests_pass() {
+    let set = RuleSet::builtin().unwrap_or_else(|err| panic!("{err}"));
+    assert!(set.len() >= 3);
+    for rule in set.rules() {
+        let matches = rule
+            .tests
+            .iter()
+            .filter(|t| t.expect == Expectation::Match)
+            .count();
+        let misses = rule.tests.len() - matches;
+        assert!(
+            matches >= 3 && misses >= 3,
+            "{} needs ≥3 match and ≥3 no_match tests",
+            rule.name
+        );
+    }
+    let report = set.run_inline_tests();
+    let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
+    assert!(report.all_passed(), "{failures:#?}");
+    assert!(report.rules_without_tests.is_empty());
+}

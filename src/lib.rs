@@ -6,10 +6,14 @@
 //! through it, [`alert`] renders matches for people and machines, and [`metrics`] counts
 //! what happened. It never prints, never exits and never reads the environment; only
 //! [`aws`] talks to AWS. The `trailwatch` CLI and the `trailwatch-lambda` function are
-//! thin shells around [`pipeline::run`].
+//! thin shells around [`pipeline::run`]; [`handler`] is
+//! one Lambda invocation on top of it.
 
 pub mod alert;
 pub mod aws;
+pub mod config;
+pub mod delivery;
+pub mod handler;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

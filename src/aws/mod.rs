@@ -1,1 +1,33 @@
-//! AWS: the only module that talks to AWS (SNS alerts, CloudWatch metrics).
+//! AWS: the only module that talks to AWS. It builds the SDK clients once (from the
+//! environment, honouring `AWS_ENDPOINT_URL`), publishes planned SNS messages and sends
+//! metric points, implementing the [`crate::handler`] sink traits. It decides nothing
+//! about what to publish; that is [`crate::delivery`] and [`crate::metrics`].
+
+mod cloudwatch;
+mod sns;
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use cloudwatch::{CloudWatchMetrics, EmfMetrics, MetricsOutput};
+pub use sns::SnsPublisher;
+
+/// Per-attempt and per-operation timeouts: a hung endpoint must fail the invocation
+/// well inside the function's 60 s timeout so Lambda can retry it.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}

@@ -1,1 +1,53 @@
-fn main() {}
+//! `trailwatch-lambda`: the function a CloudWatch Logs subscription invokes.
+//!
+//! Cold start does everything once: configuration from the environment, the compiled
+//! built-in rules, and the SDK clients. A bad configuration or rule set stops the init
+//! with a message that says what to fix. Each invocation then runs
+//! [`trailwatch::handler::handle_event`], the CLI's pipeline plus SNS and CloudWatch.
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use trailwatch::aws::{self, CloudWatchMetrics, EmfMetrics, MetricsOutput, SnsPublisher};
+use trailwatch::config::{Config, MetricsMode};
+use trailwatch::handler::handle_event;
+use trailwatch::ingest::SubscriptionEnvelope;
+use trailwatch::rules::RuleSet;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+
+    let config = Config::from_lookup(|name| std::env::var(name).ok()).map_err(|err| {
+        tracing::error!("invalid configuration: {err}");
+        err
+    })?;
+    let rules = RuleSet::builtin().map_err(|err| {
+        tracing::error!("built-in rules do not compile: {err}");
+        err
+    })?;
+    let sdk_config = aws::load_sdk_config().await;
+    let alerts = SnsPublisher::from_conf(&sdk_config, config.alert_topic_arn.clone());
+    let metrics = match config.metrics_mode {
+        MetricsMode::Api => MetricsOutput::Api(CloudWatchMetrics::from_conf(
+            &sdk_config,
+            config.metrics_namespace.clone(),
+        )),
+        MetricsMode::Emf => MetricsOutput::Emf(EmfMetrics::new(config.metrics_namespace.clone())),
+    };
+    tracing::info!(rules = rules.len(), topic = %config.alert_topic_arn, "trailwatch ready");
+
+    let (rules, config, alerts, metrics) = (&rules, &config, &alerts, &metrics);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<SubscriptionEnvelope>| async move {
+            handle_event(rules, config, &event.payload, alerts, metrics)
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "invocation failed");
+                    Diagnostic {
+                        error_type: err.error_type().to_owned(),
+                        error_message: err.to_string(),
+                    }
+                })
+        },
+    ))
+    .await
+}

@@ -97,10 +97,10 @@ pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, Ingest
         return Ok(split_json_lines(&bytes));
     };
     let body = text.trim_start_matches('\u{feff}').trim();
-    if body.starts_with('[') {
-        if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(body) {
-            return Ok(records_from_raw(items, InputFormat::RecordArray));
-        }
+    if body.starts_with('[')
+        && let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(body)
+    {
+        return Ok(records_from_raw(items, InputFormat::RecordArray));
     }
     if body.starts_with('{') {
         match serde_json::from_str::<ShapeProbe>(body) {

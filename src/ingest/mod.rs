@@ -11,7 +11,10 @@ mod decode;
 mod formats;
 
 pub use decode::{DecodeLimits, decode_base64, gunzip_bounded};
-pub use formats::{parse_input, parse_subscription_data, parse_subscription_event};
+pub use formats::{
+    AwsLogsData, SubscriptionEnvelope, parse_input, parse_subscription_data,
+    parse_subscription_event,
+};
 
 use std::fmt;
 

@@ -384,10 +384,10 @@ pub(super) fn duplicate_problems(loaded: &[LoadedRule]) -> Vec<RuleProblem> {
         if let Some(first) = seen_names.insert(&rule.name, rule) {
             problems.push(duplicate(rule, "name", &rule.name, first));
         }
-        if let Some(id) = &rule.id {
-            if let Some(first) = seen_ids.insert(id, rule) {
-                problems.push(duplicate(rule, "id", id, first));
-            }
+        if let Some(id) = &rule.id
+            && let Some(first) = seen_ids.insert(id, rule)
+        {
+            problems.push(duplicate(rule, "id", id, first));
         }
     }
     problems

@@ -1,0 +1,135 @@
+//! CloudWatch metrics: `PutMetricData` (at most 1,000 datums a call) or Embedded Metric
+//! Format lines on stdout, which Lambda ships to CloudWatch Logs for free.
+
+use std::time::SystemTime;
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::error::DisplayErrorContext;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+
+use crate::handler::MetricsSink;
+use crate::metrics::{MetricPoint, emf_lines};
+
+/// CloudWatch's limit on datums per `PutMetricData` call.
+const MAX_DATUMS_PER_CALL: usize = 1000;
+
+/// Sends metrics with `PutMetricData`.
+#[derive(Debug, Clone)]
+pub struct CloudWatchMetrics {
+    client: Client,
+    namespace: String,
+}
+
+impl CloudWatchMetrics {
+    /// Metrics into `namespace` using `client`.
+    pub fn new(client: Client, namespace: impl Into<String>) -> CloudWatchMetrics {
+        CloudWatchMetrics {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+
+    /// Metrics built from shared SDK configuration.
+    pub fn from_conf(
+        sdk_config: &aws_config::SdkConfig,
+        namespace: impl Into<String>,
+    ) -> CloudWatchMetrics {
+        CloudWatchMetrics::new(Client::new(sdk_config), namespace)
+    }
+}
+
+fn datum(point: &MetricPoint, timestamp: DateTime) -> MetricDatum {
+    let dimensions = point
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(*name).value(value).build())
+        .collect();
+    MetricDatum::builder()
+        .metric_name(point.name)
+        .set_dimensions(Some(dimensions))
+        .value(point.value)
+        .unit(StandardUnit::Count)
+        .timestamp(timestamp)
+        .build()
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl MetricsSink for CloudWatchMetrics {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+        let timestamp = DateTime::from(SystemTime::now());
+        for chunk in points.chunks(MAX_DATUMS_PER_CALL) {
+            let datums = chunk.iter().map(|p| datum(p, timestamp)).collect();
+            let sent = self
+                .client
+                .put_metric_data()
+                .namespace(&self.namespace)
+                .set_metric_data(Some(datums))
+                .send()
+                .await;
+            if let Err(err) = sent {
+                // Keep the numbers: EMF on stdout reaches CloudWatch through the logs.
+                EmfMetrics::new(&self.namespace).write(points);
+                return Err(format!(
+                    "PutMetricData failed (metrics written as EMF instead): {}",
+                    DisplayErrorContext(&err)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes metrics as Embedded Metric Format lines on stdout.
+#[derive(Debug, Clone)]
+pub struct EmfMetrics {
+    namespace: String,
+}
+
+impl EmfMetrics {
+    /// EMF metrics into `namespace`.
+    pub fn new(namespace: impl Into<String>) -> EmfMetrics {
+        EmfMetrics {
+            namespace: namespace.into(),
+        }
+    }
+
+    fn write(&self, points: &[MetricPoint]) {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        for line in emf_lines(&self.namespace, points, now_millis()) {
+            let _ = writeln!(stdout, "{line}");
+        }
+        let _ = stdout.flush();
+    }
+}
+
+impl MetricsSink for EmfMetrics {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+        self.write(points);
+        Ok(())
+    }
+}
+
+/// The metrics output chosen by `METRICS_MODE`.
+#[derive(Debug, Clone)]
+pub enum MetricsOutput {
+    /// `PutMetricData`.
+    Api(CloudWatchMetrics),
+    /// EMF on stdout.
+    Emf(EmfMetrics),
+}
+
+impl MetricsSink for MetricsOutput {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+        match self {
+            MetricsOutput::Api(api) => api.put(points).await,
+            MetricsOutput::Emf(emf) => emf.put(points).await,
+        }
+    }
+}

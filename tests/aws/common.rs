@@ -1,0 +1,172 @@
+//! Shared helpers: moto discovery, unique names, topic + queue wiring, reading SQS.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The moto endpoint, or `None` (after saying why) when the tests should not run.
+pub fn moto_endpoint(test: &str) -> Option<String> {
+    match std::env::var("TRAILWATCH_MOTO_ENDPOINT") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "{test}: TRAILWATCH_MOTO_ENDPOINT is not set under CI; run the tests with scripts/test.sh"
+            )
+        }
+        _ => {
+            eprintln!("skipped {test}: no moto server (run scripts/test.sh to start one)");
+            None
+        }
+    }
+}
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An SNS topic with an SQS queue subscribed to it (SNS JSON envelope, not raw).
+pub struct TopicWithQueue {
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    trailwatch::aws::load_sdk_config().await
+}
+
+pub async fn topic_with_queue(fifo: bool) -> TopicWithQueue {
+    let config = sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let suffix = if fifo { ".fifo" } else { "" };
+    let name = unique_name("trailwatch-test");
+    let mut create_topic = sns.create_topic().name(format!("{name}{suffix}"));
+    let mut create_queue = sqs.create_queue().queue_name(format!("{name}{suffix}"));
+    if fifo {
+        create_topic = create_topic.attributes("FifoTopic", "true");
+        create_queue =
+            create_queue.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    let topic_arn = create_topic
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic arn");
+    let queue_url = create_queue
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let queue_arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    TopicWithQueue {
+        topic_arn,
+        queue_url,
+        sqs,
+    }
+}
+
+impl TopicWithQueue {
+    /// Every SNS envelope in the queue (parsed JSON), waiting until `expected` arrived
+    /// or a few seconds passed.
+    pub async fn receive(&self, expected: usize) -> Vec<Value> {
+        let mut envelopes = Vec::new();
+        for _ in 0..20 {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages();
+            for message in messages {
+                let body = message.body().expect("body");
+                envelopes.push(serde_json::from_str(body).expect("SNS envelope JSON"));
+                if let Some(handle) = message.receipt_handle() {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+            if envelopes.len() >= expected && messages.is_empty() {
+                break;
+            }
+            if messages.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        envelopes
+    }
+}
+
+/// A CloudTrail record from `tests/fixtures/events/`.
+pub fn fixture_event(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+/// A subscription event (`{"awslogs":{"data":...}}`, padded base64) holding `messages`.
+pub fn subscription_event(messages: &[String]) -> Value {
+    use base64::Engine as _;
+    use std::io::Write;
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"id": format!("3719{i:04}"), "timestamp": 1_700_000_000_000u64, "message": m}))
+        .collect();
+    let data = serde_json::json!({
+        "messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logGroup": "aws-cloudtrail-logs-111122223333", "logStream": "111122223333_CloudTrail_us-east-1",
+        "subscriptionFilters": ["trailwatch"], "logEvents": events,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data.to_string().as_bytes()).expect("gzip");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gzip"));
+    serde_json::json!({"awslogs": {"data": encoded}})
+}
+
+/// The value of a String message attribute in an SNS envelope.
+pub fn attribute<'a>(envelope: &'a Value, name: &str) -> Option<&'a str> {
+    envelope["MessageAttributes"][name]["Value"].as_str()
+}

@@ -45,19 +45,26 @@ impl<'a> Lines<'a> {
             .map(|(i, _)| i + 1)
     }
 
-    /// The line of the first quoted token of an error message, else of a line of the
-    /// message quoted from the file (regex errors echo the pattern), else `fallback`.
-    fn of_message(&self, message: &str, fallback: usize) -> usize {
-        let echoed = message
-            .lines()
-            .skip(1)
-            .map(str::trim)
-            .filter(|l| l.len() >= 3);
+    /// Where an rsigma error about the detection points: the first line at or after
+    /// `detection` holding the message's first quoted token, else its trailing
+    /// identifier (`unknown detection identifier: nosuch`), else a line of the message
+    /// echoed from the file (regex errors echo the pattern), else `detection` itself.
+    fn of_message(&self, message: &str, detection: usize) -> usize {
+        let first_line = message.lines().next().unwrap_or_default();
+        let trailing_identifier = first_line
+            .rsplit_once(": ")
+            .map(|(_, tail)| tail.trim())
+            .filter(|tail| !tail.is_empty() && !tail.contains(' '));
+        let echoed =
+            message.lines().skip(1).map(str::trim).filter(|l| {
+                l.len() >= 2 && !l.starts_with("error:") && l.chars().any(|c| c != '^')
+            });
         quoted_tokens(message)
             .into_iter()
+            .chain(trailing_identifier)
             .chain(echoed)
-            .find_map(|token| self.find_from(1, token))
-            .unwrap_or(fallback)
+            .find_map(|token| self.find_from(detection, token))
+            .unwrap_or(detection)
     }
 }
 
@@ -115,11 +122,17 @@ struct FileChecker<'a> {
 }
 
 impl<'a> FileChecker<'a> {
+    /// Records a problem; multi-line reasons (regex errors) become one line.
     fn problem(&mut self, line: usize, reason: impl Into<String>) {
+        let reason = reason
+            .into()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         self.problems.push(RuleProblem {
             path: self.source.path.clone(),
             line,
-            reason: reason.into(),
+            reason,
         });
     }
 

@@ -146,8 +146,13 @@ pub fn fixture_event(name: &str) -> Value {
     serde_json::from_str(&text).expect("fixture JSON")
 }
 
-/// A subscription event (`{"awslogs":{"data":...}}`, padded base64) holding `messages`.
+/// A `DATA_MESSAGE` subscription event (`{"awslogs":{"data":...}}`, padded base64).
 pub fn subscription_event(messages: &[String]) -> Value {
+    subscription_event_of("DATA_MESSAGE", messages)
+}
+
+/// A subscription event of any message type holding `messages`.
+pub fn subscription_event_of(message_type: &str, messages: &[String]) -> Value {
     use base64::Engine as _;
     use std::io::Write;
     let events: Vec<Value> = messages
@@ -156,7 +161,7 @@ pub fn subscription_event(messages: &[String]) -> Value {
         .map(|(i, m)| serde_json::json!({"id": format!("3719{i:04}"), "timestamp": 1_700_000_000_000u64, "message": m}))
         .collect();
     let data = serde_json::json!({
-        "messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "messageType": message_type, "owner": "111122223333",
         "logGroup": "aws-cloudtrail-logs-111122223333", "logStream": "111122223333_CloudTrail_us-east-1",
         "subscriptionFilters": ["trailwatch"], "logEvents": events,
     });

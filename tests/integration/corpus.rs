@@ -1,0 +1,194 @@
+//! Real public data in `../shared/corpus` (CloudTrail events and SigmaHQ rules), when it
+//! is present next to the repository; without it every test here passes with a note.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The `bulk/*.jsonl.gz` files, sorted.
+fn bulk_files(corpus: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus.join("bulk"))
+        .expect("read bulk/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The non-empty lines of a `.jsonl.gz` file, parsed where they parse.
+fn lines(path: &Path) -> Vec<Option<Value>> {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// What trailwatch must accept as a record: an object with string eventName/eventSource.
+fn is_record(value: &Option<Value>) -> bool {
+    value.as_ref().is_some_and(|v| {
+        v.get("eventName").is_some_and(Value::is_string)
+            && v.get("eventSource").is_some_and(Value::is_string)
+    })
+}
+
+fn scan_all(corpus: &Path, extra: &[&str]) -> Run {
+    let mut all: Vec<std::ffi::OsString> = vec!["scan".into(), "--format".into(), "json".into()];
+    all.extend(extra.iter().map(Into::into));
+    all.extend(bulk_files(corpus).into_iter().map(Into::into));
+    trailwatch(&all)
+}
+
+#[test]
+fn sigmahq_rules_all_load() {
+    let Some(corpus) = corpus_dir() else { return };
+    let run = trailwatch(&args(&[&"rules", &"lint", &corpus.join("sigma/rules")]));
+    run.assert_code(0);
+    assert!(run.stdout.starts_with("57 rule file(s) OK"), "{run}");
+}
+
+#[test]
+fn bulk_corpus_scans_every_event_without_panicking() {
+    let Some(corpus) = corpus_dir() else { return };
+    let files = bulk_files(&corpus);
+    assert_eq!(files.len(), 4, "{files:?}");
+    let (mut records, mut others) = (0, 0);
+    for file in &files {
+        for line in lines(file) {
+            if is_record(&line) {
+                records += 1;
+            } else {
+                others += 1;
+            }
+        }
+    }
+    assert!(records + others >= 3000, "about 3,058 events");
+
+    let run = scan_all(&corpus, &[]);
+    run.assert_code(0);
+    let alerts = run.json_alerts();
+    assert!(
+        run.summary().starts_with(&format!(
+            "trailwatch: {} event(s) read from 4 input(s): {records} processed, {others} skipped; {} alert(s)",
+            records + others,
+            alerts.len()
+        )),
+        "{run}"
+    );
+    assert!(!alerts.is_empty());
+}
+
+#[test]
+fn builtin_rules_fire_on_the_real_trail_tampering_in_invictus() {
+    let Some(corpus) = corpus_dir() else { return };
+    let path = corpus.join("bulk/invictus_aws_dataset.jsonl.gz");
+    // Every StopLogging and DeleteTrail: a failed change when it has an errorCode,
+    // a logging change when it succeeded.
+    let mut expected: BTreeMap<String, &str> = BTreeMap::new();
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    for record in lines(&path).into_iter().flatten() {
+        let name = record["eventName"].as_str().unwrap_or_default();
+        if record["eventSource"] == "cloudtrail.amazonaws.com"
+            && matches!(name, "StopLogging" | "DeleteTrail")
+        {
+            *per_name.entry(name.to_owned()).or_default() += 1;
+            let rule = if record.get("errorCode").is_some() {
+                "cloudtrail-change-failed"
+            } else {
+                "cloudtrail-logging-changed"
+            };
+            let id = record["eventID"].as_str().expect("eventID").to_owned();
+            expected.insert(id, rule);
+        }
+    }
+    assert_eq!(per_name.get("StopLogging"), Some(&3), "{per_name:?}");
+    assert_eq!(per_name.get("DeleteTrail"), Some(&3), "{per_name:?}");
+
+    let run = scan_json(&path, &[]);
+    run.assert_code(0);
+    let alerts = run.json_alerts();
+    for (id, rule) in &expected {
+        let fired: Vec<&str> = alerts
+            .iter()
+            .filter(|a| a["event_id"] == id.as_str())
+            .map(|a| a["rule"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(fired, [*rule], "event {id}");
+        let alert = alerts
+            .iter()
+            .find(|a| a["event_id"] == id.as_str())
+            .unwrap();
+        assert!(alert["account_id"].as_str().is_some_and(|a| a.len() == 12));
+        assert!(!alert["actor"].as_str().unwrap_or_default().is_empty());
+        assert_eq!(alert["region"], alert["record"]["awsRegion"]);
+    }
+}
+
+#[test]
+fn sigmahq_disable_logging_rule_fires_on_every_trail_change_in_the_corpus() {
+    let Some(corpus) = corpus_dir() else { return };
+    let mut expected = 0;
+    for file in bulk_files(&corpus) {
+        for record in lines(&file).into_iter().flatten() {
+            if record["eventSource"] == "cloudtrail.amazonaws.com"
+                && matches!(
+                    record["eventName"].as_str(),
+                    Some("StopLogging" | "UpdateTrail" | "DeleteTrail")
+                )
+            {
+                expected += 1;
+            }
+        }
+    }
+    assert!(expected >= 7, "{expected}");
+    let rules = corpus.join("sigma/rules");
+    let rules = rules.to_str().expect("UTF-8 path");
+    let run = scan_all(&corpus, &["--rules", rules]);
+    run.assert_code(0);
+    let fired = run
+        .json_alert_rules()
+        .iter()
+        .filter(|r| *r == "aws_cloudtrail_disable_logging")
+        .count();
+    assert_eq!(fired, expected, "{}", run.summary());
+}
+
+#[test]
+fn bulk_corpus_as_one_subscription_payload() {
+    let Some(corpus) = corpus_dir() else { return };
+    // The first 500 otrf + panther + awsdocs events, as CloudWatch would deliver them.
+    let mut texts = Vec::new();
+    for file in bulk_files(&corpus) {
+        if file.to_string_lossy().contains("invictus") {
+            continue;
+        }
+        texts.extend(
+            lines(&file)
+                .into_iter()
+                .filter(is_record)
+                .flatten()
+                .map(|v| v.to_string()),
+        );
+    }
+    texts.truncate(500);
+    let messages: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let dir = TempDir::new();
+    let path = dir.write("corpus-payload.json", data_message(&messages));
+    let run = scan_json(&path, &[]);
+    run.assert_code(0);
+    let n = messages.len();
+    assert!(
+        run.summary().contains(&format!(
+            "{n} event(s) read from 1 input(s): {n} processed, 0 skipped"
+        )),
+        "{run}"
+    );
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::alert::Alert;
 use crate::ingest::{Batch, RecordId};
-use crate::record::parse_record;
+use crate::record::{event_name_of, parse_record};
 use crate::rules::RuleSet;
 
 /// A record that was not matched, and why.
@@ -74,7 +74,16 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
             id: entry.id,
             reason: entry.reason,
         }));
+    let prefilter = rules.has_event_name_prefilter();
     for raw in batch.records {
+        // Most records are calls no rule mentions: when the cheap read proves the
+        // record valid and its name unmatchable, count it without building it.
+        if prefilter
+            && event_name_of(&raw.text).is_some_and(|name| !rules.may_match_event_name(&name))
+        {
+            outcome.events_processed += 1;
+            continue;
+        }
         let record = match parse_record(&raw.text) {
             Ok(record) => record,
             Err(err) => {

@@ -6,7 +6,9 @@
 //! are merely unusual: only non-JSON, non-objects and objects without `eventName` and
 //! `eventSource` are refused.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Why a log event is not a CloudTrail record.
@@ -44,6 +46,26 @@ pub fn parse_record(text: &str) -> Result<Value, RecordError> {
         }
     }
     Ok(value)
+}
+
+/// The `eventName` of a CloudTrail record, read without building the record, when the
+/// text is a JSON object with string `eventName` and `eventSource` fields. `None` means
+/// "cannot tell cheaply" (not an object, a field missing or not a string, duplicate
+/// keys, bad JSON): the caller then parses fully and gets the precise reason.
+pub fn event_name_of(text: &str) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "eventName", borrow)]
+        event_name: Cow<'a, str>,
+        #[serde(rename = "eventSource", borrow)]
+        _event_source: Cow<'a, str>,
+    }
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Head>(text)
+        .ok()
+        .map(|head| head.event_name)
 }
 
 /// The facts about an event that an alert shows, read from its record.
@@ -177,6 +199,29 @@ mod tests {
             parse_record(r#"{"eventName":1,"eventSource":"s"}"#),
             Err(RecordError::MissingField("eventName"))
         );
+    }
+
+    #[test]
+    fn event_name_is_read_cheaply_only_from_valid_records() {
+        let name = |text: &str| event_name_of(text).map(Cow::into_owned);
+        assert_eq!(
+            name(r#"{"eventName":"StopLogging","eventSource":"s","x":{"y":[1]}}"#).as_deref(),
+            Some("StopLogging")
+        );
+        assert_eq!(
+            name(r#"{"eventName":"Stop\u004cogging","eventSource":"s"}"#).as_deref(),
+            Some("StopLogging")
+        );
+        for text in [
+            r#"["StopLogging","s"]"#,
+            r#"{"eventName":"A"}"#,
+            r#"{"eventName":1,"eventSource":"s"}"#,
+            r#"{"eventName":"A","eventSource":"s""#,
+            r#"{"eventName":"A","eventName":"B","eventSource":"s"}"#,
+            "not json",
+        ] {
+            assert_eq!(name(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ use super::{Expectation, InlineTest, Rule, RuleProblem, RuleSource, Severity};
 pub(super) struct LoadedRule {
     pub(super) rule: Rule,
     pub(super) compiled: CompiledRule,
+    /// The parsed rule, kept until the set's prefilter is built.
+    pub(super) sigma: SigmaRule,
 }
 
 /// Finds lines in a rule file's text. rsigma and serde report no spans for most
@@ -271,7 +273,7 @@ impl<'a> FileChecker<'a> {
     }
 
     /// Parses and compiles the Sigma part with rsigma.
-    fn sigma(&mut self) -> Option<CompiledRule> {
+    fn sigma(&mut self) -> Option<(CompiledRule, SigmaRule)> {
         let detection_line = self.key_line("detection");
         let collection = match rsigma_parser::parse_sigma_yaml(&self.source.text) {
             Ok(collection) => collection,
@@ -313,9 +315,9 @@ impl<'a> FileChecker<'a> {
             );
             return None;
         }
-        let sigma: &SigmaRule = &collection.rules[0];
-        match rsigma_eval::compile_rule(sigma) {
-            Ok(compiled) => Some(compiled),
+        let sigma: SigmaRule = collection.rules.into_iter().next()?;
+        match rsigma_eval::compile_rule(&sigma) {
+            Ok(compiled) => Some((compiled, sigma)),
             Err(err) => {
                 let message = err.to_string();
                 let line = self.lines.of_message(&message, detection_line);
@@ -365,7 +367,7 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<LoadedRule, Vec<Rule
     let compiled = checker.sigma();
 
     match (title, severity, compiled) {
-        (Some(title), Some(severity), Some(compiled)) if checker.problems.is_empty() => {
+        (Some(title), Some(severity), Some((compiled, sigma))) if checker.problems.is_empty() => {
             Ok(LoadedRule {
                 rule: Rule {
                     name,
@@ -382,6 +384,7 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<LoadedRule, Vec<Rule
                     tests,
                 },
                 compiled,
+                sigma,
             })
         }
         _ => Err(checker.problems),

@@ -8,6 +8,7 @@
 
 mod builtin;
 mod load;
+mod prefilter;
 mod selftest;
 mod view;
 
@@ -158,6 +159,7 @@ const INDEX_ATTRIBUTE: &str = "trailwatch_rule_index";
 pub struct RuleSet {
     rules: Vec<Rule>,
     engine: Engine,
+    name_filter: prefilter::EventNameFilter,
 }
 
 impl fmt::Debug for RuleSet {
@@ -187,6 +189,7 @@ impl RuleSet {
             return Err(RuleLoadError(problems));
         }
 
+        let name_filter = prefilter::EventNameFilter::for_rules(loaded.iter().map(|l| &l.sigma));
         let mut compiled_rules = Vec::with_capacity(loaded.len());
         let mut rules = Vec::with_capacity(loaded.len());
         for (index, mut loaded_rule) in loaded.into_iter().enumerate() {
@@ -196,7 +199,11 @@ impl RuleSet {
         }
         let mut engine = Engine::new();
         engine.extend_compiled_rules(compiled_rules);
-        Ok(RuleSet { rules, engine })
+        Ok(RuleSet {
+            rules,
+            engine,
+            name_filter,
+        })
     }
 
     /// Compiles the built-in rules that ship inside the binary.
@@ -217,6 +224,17 @@ impl RuleSet {
     /// True when the set holds no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// False only when no rule can match a record with this `eventName` (see
+    /// the prefilter); lets the pipeline skip building records nothing could match.
+    pub fn may_match_event_name(&self, event_name: &str) -> bool {
+        self.name_filter.may_match(event_name)
+    }
+
+    /// True when [`RuleSet::may_match_event_name`] can rule anything out.
+    pub fn has_event_name_prefilter(&self) -> bool {
+        self.name_filter.is_selective()
     }
 
     /// The rules that match a CloudTrail record, in load order.

@@ -62,6 +62,30 @@ fn outcome(alert: &Alert) -> String {
     }
 }
 
+/// Wraps each line of `text` at word boundaries to `width` columns (rule descriptions
+/// are often one long folded line).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / width);
+    for (index, line) in text.lines().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let mut column = 0;
+        for word in line.split(' ') {
+            if column > 0 && column + 1 + word.chars().count() > width {
+                out.push('\n');
+                column = 0;
+            } else if column > 0 {
+                out.push(' ');
+                column += 1;
+            }
+            out.push_str(word);
+            column += word.chars().count();
+        }
+    }
+    out
+}
+
 fn section(body: &mut String, heading: &str, text: &str) {
     let _ = write!(
         body,
@@ -117,7 +141,7 @@ fn summary(alert: &Alert) -> String {
     line("Rule:", &rule);
     line("Tags:", &alert.tags.join(", "));
     if let Some(description) = &alert.description {
-        section(&mut body, "Why it matters", description);
+        section(&mut body, "Why it matters", &wrap(description, 78));
     }
     if let Some(runbook) = &alert.runbook {
         section(&mut body, "What to do", runbook);
@@ -171,6 +195,16 @@ mod tests {
     #[test]
     fn ascii_line_replaces_newlines_and_non_ascii() {
         assert_eq!(ascii_line("a\nb\tc é"), "a b c ?");
+    }
+
+    #[test]
+    fn wrap_breaks_long_lines_at_words_and_keeps_newlines() {
+        assert_eq!(wrap("aaa bbb ccc", 7), "aaa bbb\nccc");
+        assert_eq!(wrap("a\nb c", 10), "a\nb c");
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            "averyveryverylongword\nx"
+        );
     }
 
     #[test]

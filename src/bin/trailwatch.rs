@@ -66,6 +66,8 @@ enum Format {
     Text,
     /// One JSON object per line.
     Json,
+    /// The SNS subject and body exactly as the Lambda publishes them.
+    Email,
 }
 
 #[derive(Subcommand)]
@@ -196,6 +198,13 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             match args.format {
                 Format::Text => write_text_alert(&mut stdout, alert, colour)?,
                 Format::Json => writeln!(stdout, "{}", alert_json_line(alert))?,
+                Format::Email => writeln!(
+                    stdout,
+                    "Subject: {}\n\n{}\n{}\n",
+                    alert.subject(),
+                    alert.text_body(),
+                    "=".repeat(72)
+                )?,
             }
         }
         for skipped in &mut outcome.skipped {

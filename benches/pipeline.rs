@@ -11,6 +11,10 @@
 //! without `--bench` (as `cargo test --benches` does) it makes one untimed pass of each
 //! scenario as a smoke test. See `bench/README.md` for what each number means.
 
+// The same allocator the binaries use, so the figures are the Lambda's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::hint::black_box;

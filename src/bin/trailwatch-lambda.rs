@@ -5,6 +5,9 @@
 //! with a message that says what to fix. Each invocation then runs
 //! [`trailwatch::handler::handle_event`], the CLI's pipeline plus SNS and CloudWatch.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use trailwatch::aws::{self, CloudWatchMetrics, EmfMetrics, MetricsOutput, SnsPublisher};
 use trailwatch::config::{Config, MetricsMode};

@@ -3,6 +3,9 @@
 //! exit codes (0 ok, 1 alerts with `--fail-on-alert` or failed rule tests, 2 unreadable
 //! input or rule errors); everything else is the library.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

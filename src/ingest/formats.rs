@@ -47,7 +47,9 @@ pub fn parse_subscription_event(
 /// Parses decoded subscription JSON: `DATA_MESSAGE` yields one record per log event,
 /// `CONTROL_MESSAGE` yields an empty batch marked as a control message.
 pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
-    let data: LogData = serde_json::from_slice(json).map_err(IngestError::SubscriptionData)?;
+    // One SIMD UTF-8 check up front lets serde_json skip it for every string.
+    let text = std::str::from_utf8(json).map_err(IngestError::SubscriptionNotUtf8)?;
+    let data: LogData = serde_json::from_str(text).map_err(IngestError::SubscriptionData)?;
     let mut batch = Batch {
         format: Some(InputFormat::SubscriptionData),
         ..Batch::default()

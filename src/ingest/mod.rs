@@ -41,6 +41,9 @@ pub enum IngestError {
     /// The decoded subscription data is not the expected JSON shape.
     #[error("decoded awslogs.data is not CloudWatch Logs subscription JSON: {0}")]
     SubscriptionData(serde_json::Error),
+    /// The decoded subscription data is not UTF-8.
+    #[error("decoded awslogs.data is not CloudWatch Logs subscription JSON: not UTF-8 ({0})")]
+    SubscriptionNotUtf8(std::str::Utf8Error),
     /// The subscription data's `messageType` is neither `DATA_MESSAGE` nor `CONTROL_MESSAGE`.
     #[error("unknown subscription messageType {0:?}")]
     UnknownMessageType(String),

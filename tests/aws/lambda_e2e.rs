@@ -289,3 +289,30 @@ async fn lambda_reports_an_error_when_sns_is_unreachable() {
         emulator.log_text()
     );
 }
+
+#[test]
+fn lambda_init_fails_with_a_message_that_names_the_missing_setting() {
+    let output = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("METRICS_MODE", "emf")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run trailwatch-lambda");
+    assert!(!output.status.success());
+    let all = text(&output.stdout) + &text(&output.stderr);
+    assert!(all.contains("ALERT_TOPIC_ARN is not set"), "{all}");
+    assert!(!all.contains("panicked"), "{all}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")
+        .env("METRICS_MODE", "statsd")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run trailwatch-lambda");
+    assert!(!output.status.success());
+    let all = text(&output.stdout) + &text(&output.stderr);
+    assert!(all.contains("METRICS_MODE=\"statsd\" is invalid"), "{all}");
+}

@@ -315,7 +315,9 @@ fn a_million_levels_of_nesting_do_not_overflow_the_stack() {
         ("archive.json", format!("{{\"Records\":[{deep}]}}")),
         (
             "record.json",
-            format!("{{\"eventName\":\"A\",\"eventSource\":\"b\",\"x\":{deep}}}"),
+            format!(
+                "{{\"eventName\":\"StopLogging\",\"eventSource\":\"cloudtrail.amazonaws.com\",\"x\":{deep}}}"
+            ),
         ),
     ];
     for (name, text) in cases {
@@ -323,6 +325,12 @@ fn a_million_levels_of_nesting_do_not_overflow_the_stack() {
             .assert_code(0)
             .assert_stderr_has(&["0 processed, 1 skipped", "recursion limit exceeded"]);
     }
+    // A record whose eventName no rule mentions is read by the cheap prefilter path,
+    // which skips over nesting without recursing: valid JSON, so processed, no alert.
+    let unmatched = format!("{{\"eventName\":\"A\",\"eventSource\":\"b\",\"x\":{deep}}}");
+    scan_bytes("unmatched.json", unmatched, &[])
+        .assert_code(0)
+        .assert_stderr_has(&["1 processed, 0 skipped; 0 alert(s)"]);
 }
 
 #[test]

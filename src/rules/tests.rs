@@ -223,7 +223,7 @@ fn contains_on_an_object_field_matches_its_json_text() {
 
 #[test]
 fn builtin_rules_load_and_their_inline_tests_pass() {
-    let set = RuleSet::builtin().unwrap_or_else(|err| panic!("{err}"));
+    let set = RuleSet::compile(&builtin_sources()).unwrap_or_else(|err| panic!("{err}"));
     assert!(set.len() >= 3);
     for rule in set.rules() {
         let matches = rule
@@ -242,4 +242,33 @@ fn builtin_rules_load_and_their_inline_tests_pass() {
     let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
     assert!(report.all_passed(), "{failures:#?}");
     assert!(report.rules_without_tests.is_empty());
+}
+
+#[test]
+fn runtime_builtin_rules_match_like_the_full_files_without_parsing_tests() {
+    let full = RuleSet::compile(&builtin_sources()).unwrap();
+    let runtime = RuleSet::builtin().unwrap();
+    assert!(runtime.rules().iter().all(|r| r.tests.is_empty()));
+    let names = |set: &RuleSet| {
+        set.rules()
+            .iter()
+            .map(|r| (r.name.clone(), r.severity))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&full), names(&runtime));
+    for rule in full.rules() {
+        for test in &rule.tests {
+            let full_hits: Vec<&str> = full
+                .matching(&test.event)
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            let runtime_hits: Vec<&str> = runtime
+                .matching(&test.event)
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            assert_eq!(full_hits, runtime_hits, "{} / {}", rule.name, test.name);
+        }
+    }
 }

@@ -25,7 +25,7 @@ level: high
 }
 
 fn builtin_test_count() -> usize {
-    RuleSet::builtin()
+    RuleSet::compile(&trailwatch::rules::builtin_sources())
         .expect("built-in rules load")
         .rules()
         .iter()

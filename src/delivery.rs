@@ -109,20 +109,7 @@ mod tests {
     use serde_json::json;
 
     fn alert(rule_name: &str, body_padding: usize) -> Alert {
-        let rule = Rule {
-            name: rule_name.into(),
-            id: None,
-            title: "Trail stopped".into(),
-            severity: Severity::High,
-            description: None,
-            runbook: None,
-            tags: vec![],
-            falsepositives: vec![],
-            references: vec![],
-            author: None,
-            path: "p".into(),
-            tests: vec![],
-        };
+        let rule = Rule::for_tests(rule_name, "Trail stopped", Severity::High);
         Alert::new(
             &rule,
             json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",

@@ -128,20 +128,7 @@ mod tests {
         let alerts = rules
             .iter()
             .map(|(name, severity)| {
-                let rule = Rule {
-                    name: (*name).into(),
-                    id: None,
-                    title: "t".into(),
-                    severity: *severity,
-                    description: None,
-                    runbook: None,
-                    tags: vec![],
-                    falsepositives: vec![],
-                    references: vec![],
-                    author: None,
-                    path: "p".into(),
-                    tests: vec![],
-                };
+                let rule = Rule::for_tests(name, "t", *severity);
                 Alert::new(&rule, json!({"eventName": "X", "eventSource": "s"}))
             })
             .collect();

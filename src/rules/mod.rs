@@ -130,6 +130,27 @@ pub struct Rule {
     pub tests: Vec<InlineTest>,
 }
 
+impl Rule {
+    /// A minimal rule for unit tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, title: &str, severity: Severity) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            id: None,
+            title: title.to_owned(),
+            severity,
+            description: None,
+            runbook: None,
+            tags: Vec::new(),
+            falsepositives: Vec::new(),
+            references: Vec::new(),
+            author: None,
+            path: format!("rules/{name}.yml"),
+            tests: Vec::new(),
+        }
+    }
+}
+
 /// One problem in one rule file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleProblem {

@@ -135,9 +135,18 @@ impl EventNameFilter {
 
     /// False only when no rule can match a record with this `eventName`.
     pub(crate) fn may_match(&self, event_name: &str) -> bool {
-        match &self.names {
-            None => true,
-            Some(names) => names.contains(&event_name.to_lowercase()),
+        let Some(names) = &self.names else {
+            return true;
+        };
+        // Event names are short ASCII: lowercase on the stack, not per record on the heap.
+        let mut buffer = [0u8; 64];
+        match buffer.get_mut(..event_name.len()) {
+            Some(lower) if event_name.is_ascii() => {
+                lower.copy_from_slice(event_name.as_bytes());
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(lower).is_ok_and(|name| names.contains(name))
+            }
+            _ => names.contains(&event_name.to_lowercase()),
         }
     }
 

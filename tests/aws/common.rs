@@ -175,3 +175,13 @@ pub fn subscription_event_of(message_type: &str, messages: &[String]) -> Value {
 pub fn attribute<'a>(envelope: &'a Value, name: &str) -> Option<&'a str> {
     envelope["MessageAttributes"][name]["Value"].as_str()
 }
+
+/// One String attribute of every envelope, sorted (envelopes arrive in any order).
+pub fn sorted_attribute(envelopes: &[Value], name: &str) -> Vec<String> {
+    let mut values: Vec<String> = envelopes
+        .iter()
+        .filter_map(|e| attribute(e, name).map(str::to_owned))
+        .collect();
+    values.sort_unstable();
+    values
+}

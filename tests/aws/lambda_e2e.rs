@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{
-    attribute, fixture_event, moto_endpoint, subscription_event, subscription_event_of,
-    topic_with_queue, unique_name,
+    attribute, fixture_event, moto_endpoint, sorted_attribute, subscription_event,
+    subscription_event_of, topic_with_queue, unique_name,
 };
 
 /// True when `cargo lambda` can run; under CI its absence is a failure.
@@ -208,13 +208,8 @@ async fn lambda_publishes_alerts_and_metrics_and_skips_bad_records() {
     assert_eq!(response["alerts_published"], 2, "{response}");
 
     let envelopes = wiring.receive(2).await;
-    let mut rules: Vec<&str> = envelopes
-        .iter()
-        .filter_map(|e| attribute(e, "rule"))
-        .collect();
-    rules.sort_unstable();
     assert_eq!(
-        rules,
+        sorted_attribute(&envelopes, "rule"),
         ["cloudtrail-change-failed", "console-login-without-mfa"]
     );
     let login = envelopes

@@ -16,8 +16,8 @@ use trailwatch::pipeline::Outcome;
 use trailwatch::rules::RuleSet;
 
 use crate::common::{
-    attribute, fixture_event, moto_endpoint, sdk_config, subscription_event, topic_with_queue,
-    unique_name,
+    attribute, fixture_event, moto_endpoint, sdk_config, sorted_attribute, subscription_event,
+    topic_with_queue, unique_name,
 };
 
 fn alerts_for(fixtures: &[&str]) -> Vec<Alert> {
@@ -109,12 +109,7 @@ async fn many_alerts_go_out_in_batches_of_ten_and_all_arrive() {
         .publish(&messages)
         .await;
     assert_eq!((report.published, report.failures.len()), (23, 0));
-    let envelopes = wiring.receive(23).await;
-    let mut ids: Vec<&str> = envelopes
-        .iter()
-        .filter_map(|e| attribute(e, "alert_id"))
-        .collect();
-    ids.sort_unstable();
+    let mut ids = sorted_attribute(&wiring.receive(23).await, "alert_id");
     ids.dedup();
     assert_eq!(ids.len(), 23);
 }
@@ -304,15 +299,8 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
         ),
         (3, 1, 2)
     );
-    let mut rules: Vec<String> = wiring
-        .receive(2)
-        .await
-        .iter()
-        .filter_map(|e| attribute(e, "rule").map(str::to_owned))
-        .collect();
-    rules.sort();
     assert_eq!(
-        rules,
+        sorted_attribute(&wiring.receive(2).await, "rule"),
         ["cloudtrail-change-failed", "console-login-without-mfa"]
     );
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);

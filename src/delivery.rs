@@ -1,186 +1,145 @@
-//! Delivery planning: what each alert's SNS message holds and how messages pack into
-//! `PublishBatch` requests (at most 10 entries and 256 KiB per request).
+//! Delivery: the seam between deciding what to say (alerts, metric points) and the
+//! transport that says it, and the accounting that proves nothing was lost.
 //!
-//! Pure data, so the packing rules are unit-tested here; [`crate::aws`] only sends the
-//! planned requests. Message attributes are a public contract for SNS subscription
-//! filter policies: `severity`, `rule`, `account`, `region`, `event_name`, plus
-//! `alert_id` (a stable hash of rule and event id) for deduplication downstream.
+//! A sink takes alerts and answers, for each one, [`Delivery::Published`] or
+//! [`Delivery::Failed`] with a reason. The [`DeliveryReport`] starts with every alert
+//! failed ("not confirmed") and only an explicit confirmation flips one to published,
+//! so an alert a transport forgets about is a failure by construction, never a silent
+//! drop. How a transport packs, retries or deduplicates is its own business (the SNS
+//! adapter lives in `aws`); this module knows no transport.
+
+use std::future::Future;
 
 use crate::alert::Alert;
+use crate::metrics::MetricPoint;
 
-/// SNS's limit on entries per `PublishBatch` request.
-pub const MAX_ENTRIES_PER_BATCH: usize = 10;
-
-/// SNS's limit on the total size of one `PublishBatch` request's messages.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
-
-/// One SNS message, ready to publish.
+/// What happened to one alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnsMessage {
-    /// The alert's stable id (see [`Alert::dedup_key`]).
-    pub alert_id: String,
-    /// The rule that matched (for logs).
-    pub rule: String,
-    /// The CloudTrail event id (for logs).
-    pub event_id: String,
-    /// The subject line.
-    pub subject: String,
-    /// The text body.
-    pub body: String,
-    /// String message attributes, name → value (empty values are left out: SNS
-    /// rejects them).
-    pub attributes: Vec<(&'static str, String)>,
-    /// For FIFO topics: the message group (the rule name).
-    pub group_id: Option<String>,
-    /// For FIFO topics: the deduplication id (the alert id), so retries within SNS's
-    /// five-minute window are not delivered twice.
-    pub deduplication_id: Option<String>,
+pub enum Delivery {
+    /// The transport confirmed it accepted the alert.
+    Published,
+    /// The alert was not confirmed; the reason says what the transport reported.
+    Failed(String),
 }
 
-impl SnsMessage {
-    /// Builds the message for an alert; `fifo` adds group and deduplication ids.
-    pub fn for_alert(alert: &Alert, fifo: bool) -> SnsMessage {
-        let alert_id = alert.dedup_key();
-        let event = &alert.event;
-        let attributes = [
-            ("severity", alert.severity.as_str().to_owned()),
-            ("rule", alert.rule.clone()),
-            ("account", event.account_id.clone()),
-            ("region", event.region.clone()),
-            ("event_name", event.event_name.clone()),
-            ("alert_id", alert_id.clone()),
-        ]
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .collect();
-        SnsMessage {
-            rule: alert.rule.clone(),
-            event_id: event.event_id.clone(),
-            subject: alert.subject(),
-            body: alert.text_body(),
-            attributes,
-            group_id: fifo.then(|| alert.rule.clone()),
-            deduplication_id: fifo.then(|| alert_id.clone()),
-            alert_id,
+/// The reason an alert carries until its transport confirms it.
+pub const NOT_CONFIRMED: &str = "not confirmed by the transport";
+
+/// One [`Delivery`] per alert, in the order the alerts were handed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    results: Vec<Delivery>,
+}
+
+impl DeliveryReport {
+    /// A report for `alerts` alerts, none of them confirmed yet.
+    pub fn unconfirmed(alerts: usize) -> DeliveryReport {
+        DeliveryReport {
+            results: vec![Delivery::Failed(NOT_CONFIRMED.to_owned()); alerts],
         }
     }
 
-    /// The bytes this message counts against the request size limit.
-    pub fn size(&self) -> usize {
-        self.body.len()
-            + self.subject.len()
-            + self
-                .attributes
-                .iter()
-                .map(|(name, value)| name.len() + "String".len() + value.len())
-                .sum::<usize>()
-    }
-}
-
-/// True for FIFO topic ARNs (`...:name.fifo`).
-pub fn is_fifo_topic(topic_arn: &str) -> bool {
-    topic_arn.ends_with(".fifo")
-}
-
-/// Splits messages into `PublishBatch` requests: index ranges of at most
-/// [`MAX_ENTRIES_PER_BATCH`] messages and [`MAX_BATCH_BYTES`] bytes, in order.
-pub fn plan_batches(messages: &[SnsMessage]) -> Vec<std::ops::Range<usize>> {
-    let mut batches = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (index, message) in messages.iter().enumerate() {
-        let size = message.size();
-        let full = index - start == MAX_ENTRIES_PER_BATCH || bytes + size > MAX_BATCH_BYTES;
-        if full && index > start {
-            batches.push(start..index);
-            (start, bytes) = (index, 0);
+    /// Marks alert `index` published. Out-of-range indices are ignored (a transport
+    /// confirming something it was never given confirms nothing).
+    pub fn confirm(&mut self, index: usize) {
+        if let Some(result) = self.results.get_mut(index) {
+            *result = Delivery::Published;
         }
-        bytes += size;
     }
-    if start < messages.len() {
-        batches.push(start..messages.len());
+
+    /// Marks alert `index` failed with `reason`, unless it is already confirmed
+    /// published (a confirmation is final).
+    pub fn fail(&mut self, index: usize, reason: impl Into<String>) {
+        if let Some(result) = self.results.get_mut(index)
+            && *result != Delivery::Published
+        {
+            *result = Delivery::Failed(reason.into());
+        }
     }
-    batches
+
+    /// Each alert's result, in input order.
+    pub fn results(&self) -> &[Delivery] {
+        &self.results
+    }
+
+    /// Alerts handed over: always `published() + failed()`.
+    pub fn alerts(&self) -> usize {
+        self.results.len()
+    }
+
+    /// Alerts confirmed published.
+    pub fn published(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| **r == Delivery::Published)
+            .count()
+    }
+
+    /// Alerts not confirmed.
+    pub fn failed(&self) -> usize {
+        self.alerts() - self.published()
+    }
+
+    /// `(index, reason)` of every alert not confirmed.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.results
+            .iter()
+            .enumerate()
+            .filter_map(|(index, result)| match result {
+                Delivery::Failed(reason) => Some((index, reason.as_str())),
+                Delivery::Published => None,
+            })
+    }
+}
+
+/// Publishes alerts (SNS in production, a fake in unit tests).
+pub trait AlertSink {
+    /// Publishes every alert, retrying what can be retried; the report has one result
+    /// per alert.
+    fn publish(&self, alerts: &[Alert]) -> impl Future<Output = DeliveryReport>;
+}
+
+/// Why metric points were not all sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{sent} of {total} metric point(s) sent: {reason}")]
+pub struct MetricsError {
+    /// Points the transport accepted before it failed.
+    pub sent: usize,
+    /// Points handed over.
+    pub total: usize,
+    /// What the transport reported.
+    pub reason: String,
+}
+
+/// Records metric points (CloudWatch in production).
+pub trait MetricsSink {
+    /// Sends the points; an error says how many were sent before it happened.
+    fn put(&self, points: &[MetricPoint]) -> impl Future<Output = Result<(), MetricsError>>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{Rule, Severity};
-    use serde_json::json;
 
-    fn alert(rule_name: &str, body_padding: usize) -> Alert {
-        let rule = Rule::for_tests(rule_name, "Trail stopped", Severity::High);
-        Alert::new(
-            &rule,
-            json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
-                   "eventID": "e-1", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
-                   "pad": "x".repeat(body_padding)}),
-        )
+    #[test]
+    fn every_alert_starts_unconfirmed_and_counts_add_up() {
+        let mut report = DeliveryReport::unconfirmed(4);
+        assert_eq!((report.published(), report.failed()), (0, 4));
+        report.confirm(0);
+        report.confirm(2);
+        report.confirm(9);
+        report.fail(1, "Throttled: slow down");
+        assert_eq!((report.published(), report.failed()), (2, 2));
+        assert_eq!(report.alerts(), report.published() + report.failed());
+        let failures: Vec<_> = report.failures().collect();
+        assert_eq!(failures, [(1, "Throttled: slow down"), (3, NOT_CONFIRMED)]);
     }
 
     #[test]
-    fn message_carries_filterable_attributes() {
-        let message = SnsMessage::for_alert(&alert("stop", 0), false);
-        let names: Vec<&str> = message.attributes.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            [
-                "severity",
-                "rule",
-                "account",
-                "region",
-                "event_name",
-                "alert_id"
-            ]
-        );
-        assert_eq!(message.attributes[0].1, "high");
-        assert_eq!(message.group_id, None);
-        assert_eq!(message.deduplication_id, None);
-    }
-
-    #[test]
-    fn empty_attributes_are_left_out() {
-        let mut a = alert("stop", 0);
-        a.event.region.clear();
-        let message = SnsMessage::for_alert(&a, false);
-        assert!(message.attributes.iter().all(|(n, _)| *n != "region"));
-    }
-
-    #[test]
-    fn fifo_messages_group_by_rule_and_dedupe_by_rule_and_event() {
-        let message = SnsMessage::for_alert(&alert("stop", 0), true);
-        assert_eq!(message.group_id.as_deref(), Some("stop"));
-        assert_eq!(
-            message.deduplication_id.as_deref(),
-            Some(message.alert_id.as_str())
-        );
-        let again = SnsMessage::for_alert(&alert("stop", 0), true);
-        assert_eq!(message.deduplication_id, again.deduplication_id);
-        assert!(is_fifo_topic(
-            "arn:aws:sns:us-east-1:111122223333:alerts.fifo"
-        ));
-        assert!(!is_fifo_topic("arn:aws:sns:us-east-1:111122223333:alerts"));
-    }
-
-    #[test]
-    fn batches_hold_at_most_ten_messages() {
-        let messages: Vec<_> = (0..23)
-            .map(|_| SnsMessage::for_alert(&alert("r", 0), false))
-            .collect();
-        assert_eq!(plan_batches(&messages), [0..10, 10..20, 20..23]);
-        assert!(plan_batches(&[]).is_empty());
-    }
-
-    #[test]
-    fn batches_stay_under_the_request_size_limit() {
-        let messages: Vec<_> = (0..5)
-            .map(|_| SnsMessage::for_alert(&alert("r", 100 * 1024), false))
-            .collect();
-        let batches = plan_batches(&messages);
-        assert_eq!(batches, [0..2, 2..4, 4..5]);
-        for batch in batches {
-            let bytes: usize = messages[batch].iter().map(SnsMessage::size).sum();
-            assert!(bytes <= MAX_BATCH_BYTES);
-        }
+    fn a_confirmation_is_final() {
+        let mut report = DeliveryReport::unconfirmed(1);
+        report.confirm(0);
+        report.fail(0, "late error");
+        assert_eq!(report.results(), [Delivery::Published]);
     }
 }

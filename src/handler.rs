@@ -9,60 +9,32 @@
 //! re-publish alerts that already went out. The sinks are traits so this is tested
 //! with fakes; [`crate::aws`] implements them for real.
 
-use std::future::Future;
-
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::delivery::{SnsMessage, is_fifo_topic};
+use crate::delivery::{AlertSink, DeliveryReport, MetricsSink};
 use crate::ingest::{IngestError, SubscriptionEnvelope};
-use crate::metrics::{DeliveryCounts, MetricPoint, metric_points};
+use crate::metrics::{DeliveryCounts, metric_points};
 use crate::pipeline;
 use crate::rules::RuleSet;
-
-/// An alert that could not be published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishFailure {
-    /// The alert's stable id.
-    pub alert_id: String,
-    /// Why publishing failed (SNS error code and message, or the request error).
-    pub reason: String,
-}
-
-/// What publishing a set of messages achieved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PublishReport {
-    /// Messages SNS accepted.
-    pub published: usize,
-    /// Messages that were not accepted after retries.
-    pub failures: Vec<PublishFailure>,
-}
-
-/// Publishes alert messages (SNS in production).
-pub trait AlertSink {
-    /// Publishes every message, retrying what can be retried; reports the rest.
-    fn publish(&self, messages: &[SnsMessage]) -> impl Future<Output = PublishReport>;
-}
-
-/// Records metrics (CloudWatch in production).
-pub trait MetricsSink {
-    /// Sends the points; an error is reported, never retried by the caller.
-    fn put(&self, points: &[MetricPoint]) -> impl Future<Output = Result<(), String>>;
-}
 
 /// What an invocation did (the function's response, and a log line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InvocationSummary {
     /// True for a CloudWatch Logs control message (nothing to do).
     pub control_message: bool,
+    /// Records read from the batch: always `events_processed + events_skipped`.
+    pub events_read: u64,
     /// Records matched against the rules.
     pub events_processed: u64,
     /// Records skipped (not JSON, not CloudTrail).
     pub events_skipped: u64,
-    /// Alerts produced.
+    /// Alerts produced: always `alerts_published + alerts_failed`.
     pub alerts: usize,
-    /// Alerts SNS accepted.
+    /// Alerts the transport confirmed.
     pub alerts_published: usize,
+    /// Alerts not confirmed (the invocation fails when this is not zero).
+    pub alerts_failed: usize,
     /// Why metrics could not be sent, if they could not.
     pub metrics_error: Option<String>,
 }
@@ -75,7 +47,7 @@ pub enum InvocationError {
     Decode(#[from] IngestError),
     /// Some alerts could not be published.
     #[error(
-        "{failed} of {total} alert(s) could not be published to SNS (first: {first_reason}); failing so Lambda retries the batch"
+        "{failed} of {total} alert(s) could not be published (first: {first_reason}); failing so Lambda retries the batch"
     )]
     Publish {
         /// Alerts not published.
@@ -118,58 +90,60 @@ pub async fn handle_event(
         tracing::warn!(record = %skipped.id, reason = %skipped.reason, "skipped a record that is not a CloudTrail event");
     }
 
-    let fifo = is_fifo_topic(&config.alert_topic_arn);
-    let messages: Vec<SnsMessage> = outcome
-        .alerts
-        .iter()
-        .map(|a| SnsMessage::for_alert(a, fifo))
-        .collect();
-    let report = if messages.is_empty() {
-        PublishReport::default()
+    let report = if outcome.alerts.is_empty() {
+        DeliveryReport::unconfirmed(0)
     } else {
-        alerts.publish(&messages).await
+        alerts.publish(&outcome.alerts).await
     };
-    for failure in &report.failures {
-        let message = messages.iter().find(|m| m.alert_id == failure.alert_id);
+    for (index, reason) in report.failures() {
+        let alert = &outcome.alerts[index];
         tracing::error!(
-            alert_id = %failure.alert_id,
-            rule = message.map_or("?", |m| m.rule.as_str()),
-            event_id = message.map_or("?", |m| m.event_id.as_str()),
-            reason = %failure.reason,
+            alert_id = %alert.dedup_key(),
+            rule = %alert.rule,
+            event_id = %alert.event.event_id,
+            %reason,
             "alert not published"
         );
     }
 
     let delivery = DeliveryCounts {
-        published: report.published as u64,
-        failed: report.failures.len() as u64,
+        published: report.published() as u64,
+        failed: report.failed() as u64,
     };
-    let metrics_error = metrics.put(&metric_points(&outcome, delivery)).await.err();
+    let metrics_error = metrics
+        .put(&metric_points(&outcome, delivery))
+        .await
+        .err()
+        .map(|err| err.to_string());
     if let Some(err) = &metrics_error {
-        tracing::error!(error = %err, "metrics not sent (alerts are unaffected)");
+        tracing::error!(error = %err, "metrics not all sent (alerts are unaffected)");
     }
 
     let summary = InvocationSummary {
         control_message: false,
+        events_read: outcome.events_read(),
         events_processed: outcome.events_processed,
         events_skipped: outcome.events_skipped(),
-        alerts: messages.len(),
-        alerts_published: report.published,
+        alerts: report.alerts(),
+        alerts_published: report.published(),
+        alerts_failed: report.failed(),
         metrics_error,
     };
     tracing::info!(
+        events_read = summary.events_read,
         events_processed = summary.events_processed,
         events_skipped = summary.events_skipped,
         alerts = summary.alerts,
         alerts_published = summary.alerts_published,
-        "batch done"
+        alerts_failed = summary.alerts_failed,
+        "batch done: events read = processed + skipped, alerts = published + failed"
     );
-    match report.failures.first() {
+    match report.failures().next() {
         None => Ok(summary),
-        Some(first) => Err(InvocationError::Publish {
-            failed: report.failures.len(),
-            total: messages.len(),
-            first_reason: first.reason.clone(),
+        Some((_, first_reason)) => Err(InvocationError::Publish {
+            failed: report.failed(),
+            total: report.alerts(),
+            first_reason: first_reason.to_owned(),
         }),
     }
 }

@@ -4,7 +4,8 @@
 //! Building the list is pure so it is unit-tested here; [`crate::aws`] only turns the
 //! points into `PutMetricData` calls. Metric names and dimensions are a public contract
 //! (alarms and dashboards depend on them): `Matches` by `Rule` and by `Severity`,
-//! `EventsProcessed`, `EventsSkipped`, `AlertsPublished`, `PublishFailures`.
+//! `EventsRead` (= `EventsProcessed` + `EventsSkipped`) and `Alerts`
+//! (= `AlertsPublished` + `PublishFailures`), so a reader can reconcile every invocation.
 
 use std::collections::BTreeMap;
 
@@ -51,8 +52,10 @@ pub struct DeliveryCounts {
 /// behave); `Matches` is sent once per rule and once per severity that matched.
 pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricPoint> {
     let mut points = vec![
+        MetricPoint::count("EventsRead", outcome.events_read()),
         MetricPoint::count("EventsProcessed", outcome.events_processed),
         MetricPoint::count("EventsSkipped", outcome.events_skipped()),
+        MetricPoint::count("Alerts", delivery.published + delivery.failed),
         MetricPoint::count("AlertsPublished", delivery.published),
         MetricPoint::count("PublishFailures", delivery.failed),
     ];
@@ -186,12 +189,14 @@ mod tests {
         assert_eq!(find(&points, "AlertsPublished", &[]).unwrap().value, 2.0);
         assert_eq!(find(&points, "PublishFailures", &[]).unwrap().value, 1.0);
         assert_eq!(find(&points, "EventsSkipped", &[]).unwrap().value, 0.0);
+        assert_eq!(find(&points, "EventsRead", &[]).unwrap().value, 10.0);
+        assert_eq!(find(&points, "Alerts", &[]).unwrap().value, 3.0);
     }
 
     #[test]
     fn quiet_invocation_still_reports_zeros() {
         let points = metric_points(&Outcome::default(), DeliveryCounts::default());
-        assert_eq!(points.len(), 4);
+        assert_eq!(points.len(), 6);
         assert!(points.iter().all(|p| p.value == 0.0));
     }
 
@@ -228,7 +233,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            4
+            6
         );
         let by_rule = parsed.iter().find(|v| v.get("Rule").is_some()).unwrap();
         assert_eq!(by_rule["Rule"], "a");

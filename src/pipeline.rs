@@ -7,18 +7,9 @@
 use std::collections::BTreeMap;
 
 use crate::alert::Alert;
-use crate::ingest::{Batch, RecordId};
+use crate::ingest::{Batch, SkipReason, Skipped};
 use crate::record::{event_name_of, parse_record};
 use crate::rules::RuleSet;
-
-/// A record that was not matched, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// Where the record sits in its input (a log-event id for subscriptions).
-    pub id: RecordId,
-    /// Why it was skipped.
-    pub reason: String,
-}
 
 /// What running one or more batches produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,12 +59,7 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
         control_messages: u64::from(batch.control_message),
         ..Outcome::default()
     };
-    outcome
-        .skipped
-        .extend(batch.unreadable.into_iter().map(|entry| Skipped {
-            id: entry.id,
-            reason: entry.reason,
-        }));
+    outcome.skipped.extend(batch.skipped);
     let prefilter = rules.has_event_name_prefilter();
     for raw in batch.records {
         // Most records are calls no rule mentions: when the cheap read proves the
@@ -89,7 +75,7 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
             Err(err) => {
                 outcome.skipped.push(Skipped {
                     id: raw.id,
-                    reason: err.to_string(),
+                    reason: SkipReason::NotCloudTrail(err),
                 });
                 continue;
             }
@@ -109,7 +95,7 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::RawRecord;
+    use crate::ingest::{RawRecord, RecordId};
     use crate::rules::RuleSource;
 
     const RULE: &str = "title: Stop\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\nlevel: high\n";

@@ -1,5 +1,6 @@
 //! CloudWatch metrics: `PutMetricData` (at most 1,000 datums a call) or Embedded Metric
-//! Format lines on stdout, which Lambda ships to CloudWatch Logs for free.
+//! Format lines on stdout, which Lambda ships to CloudWatch Logs for free. When a call
+//! fails part way, the points not yet sent go out as EMF, so every number arrives once.
 
 use std::time::SystemTime;
 
@@ -8,7 +9,7 @@ use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
-use crate::handler::MetricsSink;
+use crate::delivery::{MetricsError, MetricsSink};
 use crate::metrics::{MetricPoint, emf_lines};
 
 /// CloudWatch's limit on datums per `PutMetricData` call.
@@ -61,9 +62,9 @@ fn now_millis() -> i64 {
 }
 
 impl MetricsSink for CloudWatchMetrics {
-    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), MetricsError> {
         let timestamp = DateTime::from(SystemTime::now());
-        for chunk in points.chunks(MAX_DATUMS_PER_CALL) {
+        for (index, chunk) in points.chunks(MAX_DATUMS_PER_CALL).enumerate() {
             let datums = chunk.iter().map(|p| datum(p, timestamp)).collect();
             let sent = self
                 .client
@@ -74,11 +75,17 @@ impl MetricsSink for CloudWatchMetrics {
                 .await;
             if let Err(err) = sent {
                 // Keep the numbers: EMF on stdout reaches CloudWatch through the logs.
-                EmfMetrics::new(&self.namespace).write(points);
-                return Err(format!(
-                    "PutMetricData failed (metrics written as EMF instead): {}",
-                    DisplayErrorContext(&err)
-                ));
+                // Only what was not sent: earlier chunks are already in CloudWatch.
+                let sent = index * MAX_DATUMS_PER_CALL;
+                EmfMetrics::new(&self.namespace).write(&points[sent..]);
+                return Err(MetricsError {
+                    sent,
+                    total: points.len(),
+                    reason: format!(
+                        "PutMetricData failed (the rest written as EMF instead): {}",
+                        DisplayErrorContext(&err)
+                    ),
+                });
             }
         }
         Ok(())
@@ -110,7 +117,7 @@ impl EmfMetrics {
 }
 
 impl MetricsSink for EmfMetrics {
-    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), MetricsError> {
         self.write(points);
         Ok(())
     }
@@ -126,7 +133,7 @@ pub enum MetricsOutput {
 }
 
 impl MetricsSink for MetricsOutput {
-    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), MetricsError> {
         match self {
             MetricsOutput::Api(api) => api.put(points).await,
             MetricsOutput::Emf(emf) => emf.put(points).await,

@@ -1,10 +1,11 @@
-//! AWS: the only module that talks to AWS. It builds the SDK clients once (from the
-//! environment, honouring `AWS_ENDPOINT_URL`), publishes planned SNS messages and sends
-//! metric points, implementing the [`crate::handler`] sink traits. It decides nothing
-//! about what to publish; that is [`crate::delivery`] and [`crate::metrics`].
+//! AWS: the only module that talks to AWS (feature `lambda`). It builds the SDK clients
+//! once (from the environment, honouring `AWS_ENDPOINT_URL`) and implements the
+//! [`crate::delivery`] sinks: SNS for alerts (everything SNS-shaped is decided in
+//! [`sns`]) and CloudWatch for metric points. Which alerts and points exist is decided
+//! elsewhere ([`crate::pipeline`], [`crate::metrics`]).
 
 mod cloudwatch;
-mod sns;
+pub mod sns;
 
 use std::time::Duration;
 

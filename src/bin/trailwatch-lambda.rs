@@ -11,8 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use trailwatch::aws::{self, CloudWatchMetrics, EmfMetrics, MetricsOutput, SnsPublisher};
 use trailwatch::config::{Config, MetricsMode};
-use trailwatch::handler::handle_event;
-use trailwatch::ingest::SubscriptionEnvelope;
+use trailwatch::handler::{InvocationError, handle_event};
+use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
 
 #[tokio::main(flavor = "current_thread")]
@@ -44,10 +44,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             handle_event(rules, config, &event.payload, alerts, metrics)
                 .await
                 .map_err(|err| {
-                    tracing::error!(error = %err, "invocation failed");
+                    let hint = match &err {
+                        InvocationError::Decode(IngestError::TooLarge { .. }) => {
+                            " (raise the function's MAX_BATCH_BYTES, and its memory with it)"
+                        }
+                        _ => "",
+                    };
+                    tracing::error!(error = %err, "invocation failed{hint}");
                     Diagnostic {
                         error_type: err.error_type().to_owned(),
-                        error_message: err.to_string(),
+                        error_message: format!("{err}{hint}"),
                     }
                 })
         },

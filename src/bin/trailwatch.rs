@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trailwatch::alert::Alert;
-use trailwatch::ingest::{self, DecodeLimits};
+use trailwatch::ingest::{self, DecodeLimits, IngestError};
 use trailwatch::pipeline::{self, Outcome};
 use trailwatch::rules::{RuleLoadError, RuleSet, RuleSource, Severity};
 
@@ -102,6 +102,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => {
+            // `trailwatch scan ... | head -1`: the reader has all it wanted.
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             if let Some(load) = err.downcast_ref::<RuleLoadError>() {
                 for problem in &load.0 {
@@ -114,6 +118,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// True when writing to standard output failed because its reader went away.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Every `.yml`/`.yaml` file under `path` (or `path` itself), sorted.
@@ -185,18 +198,23 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         && std::env::var_os("NO_COLOR").is_none();
     let mut stdout = std::io::stdout().lock();
     let mut total = Outcome::default();
+    let mut skip_lines = Vec::new();
     let mut unreadable_inputs = 0;
     for path in &args.paths {
         let batch = match read_input(path).and_then(|bytes| Ok(ingest::parse_input(bytes, limits)?))
         {
             Ok(batch) => batch,
             Err(err) => {
-                eprintln!("trailwatch: {path}: {err:#}");
+                let hint = match err.downcast_ref::<IngestError>() {
+                    Some(IngestError::TooLarge { .. }) => " (raise it with --max-bytes)",
+                    _ => "",
+                };
+                eprintln!("trailwatch: {path}: {err:#}{hint}");
                 unreadable_inputs += 1;
                 continue;
             }
         };
-        let mut outcome = pipeline::run(&rules, batch);
+        let outcome = pipeline::run(&rules, batch);
         for alert in &outcome.alerts {
             match args.format {
                 Format::Text => write_text_alert(&mut stdout, alert, colour)?,
@@ -210,13 +228,17 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
                 )?,
             }
         }
-        for skipped in &mut outcome.skipped {
-            skipped.reason = format!("{path}: {}: {}", skipped.id, skipped.reason);
-        }
+        skip_lines.extend(
+            outcome
+                .skipped
+                .iter()
+                .take(MAX_SKIPS_SHOWN)
+                .map(|skipped| format!("{path}: {}: {}", skipped.id, skipped.reason)),
+        );
         total.absorb(outcome);
     }
     stdout.flush()?;
-    print_summary(&total, args.paths.len(), unreadable_inputs);
+    print_summary(&total, &skip_lines, args.paths.len(), unreadable_inputs);
     Ok(if unreadable_inputs > 0 {
         ExitCode::from(2)
     } else if args.fail_on_alert && !total.alerts.is_empty() {
@@ -305,7 +327,12 @@ fn or_dash(text: &str) -> &str {
 
 const MAX_SKIPS_SHOWN: usize = 20;
 
-fn print_summary(outcome: &Outcome, inputs: usize, unreadable_inputs: usize) {
+fn print_summary(
+    outcome: &Outcome,
+    skip_lines: &[String],
+    inputs: usize,
+    unreadable_inputs: usize,
+) {
     eprintln!(
         "trailwatch: {} event(s) read from {} input(s): {} processed, {} skipped; {} alert(s){}",
         outcome.events_read(),
@@ -319,8 +346,8 @@ fn print_summary(outcome: &Outcome, inputs: usize, unreadable_inputs: usize) {
             String::new()
         }
     );
-    for skipped in outcome.skipped.iter().take(MAX_SKIPS_SHOWN) {
-        eprintln!("  skipped {}", skipped.reason);
+    for line in skip_lines.iter().take(MAX_SKIPS_SHOWN) {
+        eprintln!("  skipped {line}");
     }
     if outcome.skipped.len() > MAX_SKIPS_SHOWN {
         eprintln!(

@@ -1,33 +1,38 @@
-//! Invocation semantics with fake sinks: what is published, counted and failed.
+//! Invocation semantics with fake sinks: what is published, counted and failed, and
+//! that every invocation reconciles (read = processed + skipped, alerts = published +
+//! failed).
 
 use std::cell::RefCell;
-use std::io::Write;
 
-use base64::Engine as _;
 use serde_json::json;
 
 use super::*;
+use crate::alert::Alert;
 use crate::config::MetricsMode;
-use crate::ingest::{AwsLogsData, DecodeLimits};
+use crate::delivery::MetricsError;
+use crate::ingest::{AwsLogsData, DecodeLimits, SubscriptionBuilder};
+use crate::metrics::MetricPoint;
 
 #[derive(Default)]
 struct FakeSns {
-    published: RefCell<Vec<SnsMessage>>,
+    published: RefCell<Vec<Alert>>,
+    /// Alerts of this rule fail with a reason.
     fail_rule: Option<&'static str>,
+    /// Alerts of this event id get no answer at all.
+    forget_event: Option<&'static str>,
 }
 
 impl AlertSink for FakeSns {
-    async fn publish(&self, messages: &[SnsMessage]) -> PublishReport {
-        let mut report = PublishReport::default();
-        for message in messages {
-            if Some(message.rule.as_str()) == self.fail_rule {
-                report.failures.push(PublishFailure {
-                    alert_id: message.alert_id.clone(),
-                    reason: "InternalError: try later".into(),
-                });
+    async fn publish(&self, alerts: &[Alert]) -> DeliveryReport {
+        let mut report = DeliveryReport::unconfirmed(alerts.len());
+        for (index, alert) in alerts.iter().enumerate() {
+            if Some(alert.rule.as_str()) == self.fail_rule {
+                report.fail(index, "InternalError: try later");
+            } else if Some(alert.event.event_id.as_str()) == self.forget_event {
+                continue;
             } else {
-                report.published += 1;
-                self.published.borrow_mut().push(message.clone());
+                report.confirm(index);
+                self.published.borrow_mut().push(alert.clone());
             }
         }
         report
@@ -41,9 +46,13 @@ struct FakeMetrics {
 }
 
 impl MetricsSink for FakeMetrics {
-    async fn put(&self, points: &[MetricPoint]) -> Result<(), String> {
+    async fn put(&self, points: &[MetricPoint]) -> Result<(), MetricsError> {
         if self.fail {
-            return Err("cloudwatch unreachable".into());
+            return Err(MetricsError {
+                sent: 0,
+                total: points.len(),
+                reason: "cloudwatch unreachable".into(),
+            });
         }
         self.points.borrow_mut().extend_from_slice(points);
         Ok(())
@@ -61,23 +70,30 @@ fn config(topic: &str) -> Config {
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:alerts";
 
-fn envelope(message_type: &str, messages: &[String]) -> SubscriptionEnvelope {
-    let events: Vec<_> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| json!({"id": format!("3719{i:04}"), "timestamp": 1_700_000_000_000u64, "message": m}))
-        .collect();
-    let data = json!({
-        "messageType": message_type, "owner": "111122223333", "logGroup": "trail",
-        "logStream": "s", "subscriptionFilters": ["trailwatch"], "logEvents": events,
-    });
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(data.to_string().as_bytes()).unwrap();
-    SubscriptionEnvelope {
-        awslogs: AwsLogsData {
-            data: base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap()),
-        },
-    }
+fn envelope(messages: &[String]) -> SubscriptionEnvelope {
+    SubscriptionBuilder::data_message()
+        .messages(messages.iter().cloned())
+        .envelope()
+}
+
+/// Asserts the two reconciliation identities on the summary and on the metrics.
+fn assert_reconciles(summary: &InvocationSummary, metrics: &FakeMetrics) {
+    assert_eq!(
+        summary.events_read,
+        summary.events_processed + summary.events_skipped
+    );
+    assert_eq!(
+        summary.alerts,
+        summary.alerts_published + summary.alerts_failed
+    );
+    assert_eq!(
+        point(metrics, "EventsRead"),
+        point(metrics, "EventsProcessed") + point(metrics, "EventsSkipped")
+    );
+    assert_eq!(
+        point(metrics, "Alerts"),
+        point(metrics, "AlertsPublished") + point(metrics, "PublishFailures")
+    );
 }
 
 fn stop_logging(event_id: &str) -> String {
@@ -104,47 +120,54 @@ fn point(metrics: &FakeMetrics, name: &str) -> f64 {
 async fn good_records_alert_and_bad_records_are_counted() {
     let rules = RuleSet::builtin().unwrap();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let event = envelope(
-        "DATA_MESSAGE",
-        &[stop_logging("e-1"), "not json".into(), stop_logging("e-2")],
-    );
+    let event = envelope(&[stop_logging("e-1"), "not json".into(), stop_logging("e-2")]);
     let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
         .await
         .unwrap();
     assert_eq!((summary.events_processed, summary.events_skipped), (2, 1));
     assert_eq!((summary.alerts, summary.alerts_published), (2, 2));
+    assert_reconciles(&summary, &metrics);
     let published = sns.published.borrow();
     assert!(
         published
             .iter()
-            .all(|m| m.rule == "cloudtrail-logging-changed")
+            .all(|a| a.rule == "cloudtrail-logging-changed")
     );
-    assert_eq!(published[0].group_id, None);
     assert_eq!(point(&metrics, "EventsSkipped"), 1.0);
     assert_eq!(point(&metrics, "AlertsPublished"), 2.0);
     assert_eq!(point(&metrics, "PublishFailures"), 0.0);
 }
 
 #[tokio::test]
-async fn fifo_topics_get_group_and_deduplication_ids() {
+async fn an_alert_the_sink_never_confirms_fails_the_invocation() {
     let rules = RuleSet::builtin().unwrap();
-    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let event = envelope("DATA_MESSAGE", &[stop_logging("e-1")]);
-    handle_event(
-        &rules,
-        &config(&format!("{TOPIC}.fifo")),
-        &event,
-        &sns,
-        &metrics,
-    )
-    .await
-    .unwrap();
-    let published = sns.published.borrow();
-    assert_eq!(
-        published[0].group_id.as_deref(),
-        Some("cloudtrail-logging-changed")
+    let sns = FakeSns {
+        forget_event: Some("e-2"),
+        ..FakeSns::default()
+    };
+    let metrics = FakeMetrics::default();
+    let event = envelope(&[stop_logging("e-1"), stop_logging("e-2"), "{}".into()]);
+    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InvocationError::Publish {
+                failed: 1,
+                total: 2,
+                ..
+            }
+        ),
+        "{err}"
     );
-    assert!(published[0].deduplication_id.is_some());
+    assert_eq!(point(&metrics, "AlertsPublished"), 1.0);
+    assert_eq!(point(&metrics, "PublishFailures"), 1.0);
+    assert_eq!(point(&metrics, "EventsRead"), 3.0);
+    assert_eq!(
+        point(&metrics, "Alerts"),
+        point(&metrics, "AlertsPublished") + point(&metrics, "PublishFailures")
+    );
 }
 
 #[tokio::test]
@@ -155,7 +178,7 @@ async fn publish_failure_fails_the_invocation_and_is_counted() {
         ..FakeSns::default()
     };
     let metrics = FakeMetrics::default();
-    let event = envelope("DATA_MESSAGE", &[stop_logging("e-1")]);
+    let event = envelope(&[stop_logging("e-1")]);
     let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
         .await
         .unwrap_err();
@@ -182,14 +205,14 @@ async fn metrics_failure_does_not_fail_the_invocation() {
         fail: true,
         ..FakeMetrics::default()
     };
-    let event = envelope("DATA_MESSAGE", &[stop_logging("e-1")]);
+    let event = envelope(&[stop_logging("e-1")]);
     let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
         .await
         .unwrap();
     assert_eq!(summary.alerts_published, 1);
     assert_eq!(
         summary.metrics_error.as_deref(),
-        Some("cloudwatch unreachable")
+        Some("0 of 8 metric point(s) sent: cloudwatch unreachable")
     );
 }
 
@@ -197,10 +220,7 @@ async fn metrics_failure_does_not_fail_the_invocation() {
 async fn control_message_publishes_nothing() {
     let rules = RuleSet::builtin().unwrap();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let event = envelope(
-        "CONTROL_MESSAGE",
-        &["CWL CONTROL MESSAGE: Checking health of destination".into()],
-    );
+    let event = SubscriptionBuilder::control_message().envelope();
     let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
         .await
         .unwrap();

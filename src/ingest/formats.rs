@@ -1,12 +1,13 @@
 //! Input formats: detects what a blob of bytes is from its content (not its file name)
 //! and splits it into records.
 
-use aws_lambda_events::cloudwatch_logs::LogData;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::decode::{decode_base64, gunzip_bounded, maybe_gunzip};
-use super::{Batch, DecodeLimits, IngestError, InputFormat, RawRecord, RecordId, UnreadableRecord};
+use super::{
+    Batch, DecodeLimits, IngestError, InputFormat, RawRecord, RecordId, SkipReason, Skipped,
+};
 
 /// The event a CloudWatch Logs subscription delivers to Lambda.
 ///
@@ -71,6 +72,23 @@ pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
     Ok(batch)
 }
 
+/// The decoded subscription JSON: only the fields trailwatch reads (the owner, group,
+/// stream and filter names are ignored).
+#[derive(Deserialize)]
+struct LogData {
+    #[serde(rename = "messageType")]
+    message_type: String,
+    #[serde(rename = "logEvents", default)]
+    log_events: Vec<LogEvent>,
+}
+
+/// One log event of a subscription batch.
+#[derive(Deserialize)]
+struct LogEvent {
+    id: String,
+    message: String,
+}
+
 /// Which top-level keys a JSON object has, read without building the whole value.
 #[derive(Deserialize)]
 struct ShapeProbe<'a> {
@@ -96,7 +114,7 @@ pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, Ingest
     let bytes = maybe_gunzip(bytes, limits)?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
         // Only JSON Lines can hold a bad line and still be worth reading.
-        return Ok(split_json_lines(&bytes));
+        return json_lines_with_some_json(split_json_lines(&bytes));
     };
     let body = text.trim_start_matches('\u{feff}').trim();
     if body.starts_with('[')
@@ -113,7 +131,21 @@ pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, Ingest
             Err(_) => {}
         }
     }
-    Ok(split_json_lines(body.as_bytes()))
+    json_lines_with_some_json(split_json_lines(body.as_bytes()))
+}
+
+/// JSON Lines in which not one line is JSON is not a log with bad lines but something
+/// else entirely (a PDF, random bytes): one clear error instead of a skip per line.
+fn json_lines_with_some_json(batch: Batch) -> Result<Batch, IngestError> {
+    let lines = batch.records.len() + batch.skipped.len();
+    let any_json = batch
+        .records
+        .iter()
+        .any(|record| serde_json::from_str::<serde::de::IgnoredAny>(&record.text).is_ok());
+    if lines > 0 && !any_json {
+        return Err(IngestError::NotJson { lines });
+    }
+    Ok(batch)
 }
 
 fn classify_object(
@@ -184,9 +216,11 @@ fn split_json_lines(bytes: &[u8]) -> Batch {
                 id,
                 text: text.trim().to_owned(),
             }),
-            Err(err) => batch.unreadable.push(UnreadableRecord {
+            Err(err) => batch.skipped.push(Skipped {
                 id,
-                reason: format!("not UTF-8 ({err})"),
+                reason: SkipReason::NotUtf8 {
+                    valid_up_to: err.valid_up_to(),
+                },
             }),
         }
     }
@@ -316,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn input_with_no_json_line_is_unreadable() {
+        for garbage in [
+            b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n".to_vec(),
+            (0..=255u8).cycle().take(4096).collect(),
+            b"hello\nworld\n".to_vec(),
+        ] {
+            let err = parse_input(garbage, DecodeLimits::default()).unwrap_err();
+            assert!(
+                matches!(err, IngestError::NotJson { lines } if lines > 0),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn json_lines_with_a_bad_line_keeps_the_rest() {
         let batch = parse_input(
             b"{\"a\":1}\nnot json\n\xff\xfe\n{\"b\":2}".to_vec(),
@@ -323,8 +372,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(texts(&batch), ["{\"a\":1}", "not json", "{\"b\":2}"]);
-        assert_eq!(batch.unreadable.len(), 1);
-        assert_eq!(batch.unreadable[0].id, RecordId::Line(3));
+        assert_eq!(batch.skipped.len(), 1);
+        assert_eq!(batch.skipped[0].id, RecordId::Line(3));
+        assert_eq!(
+            batch.skipped[0].reason,
+            SkipReason::NotUtf8 { valid_up_to: 0 }
+        );
     }
 
     #[test]

@@ -8,15 +8,19 @@
 //! record is a CloudTrail event (that is [`crate::record`]) and never reads files itself.
 
 mod decode;
+mod encode;
 mod formats;
 
 pub use decode::{DecodeLimits, decode_base64, gunzip_bounded};
+pub use encode::{SubscriptionBuilder, gzip, log_event_id};
 pub use formats::{
     AwsLogsData, SubscriptionEnvelope, parse_input, parse_subscription_data,
     parse_subscription_event,
 };
 
 use std::fmt;
+
+use crate::record::RecordError;
 
 /// Why an input could not be turned into a batch at all.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +31,9 @@ pub enum IngestError {
     /// The gzip stream is corrupt or truncated.
     #[error("gzip stream is corrupt or truncated: {0}")]
     Gzip(std::io::Error),
-    /// The input (after decompression) exceeds the configured bound.
-    #[error(
-        "input exceeds the {limit}-byte limit on decompressed size (raise it with --max-bytes)"
-    )]
+    /// The input (after decompression) exceeds the configured bound. Each shell says
+    /// how to raise it (a CLI flag, a Lambda environment variable).
+    #[error("input exceeds the {limit}-byte limit on decompressed size")]
     TooLarge {
         /// The bound that was exceeded, in bytes.
         limit: usize,
@@ -55,6 +58,14 @@ pub enum IngestError {
         "unrecognised input: expected a subscription payload, decoded subscription data, a CloudTrail archive ({{\"Records\":[...]}}), a JSON array of records, or JSON Lines"
     )]
     UnknownFormat,
+    /// Not one line of the input is JSON: a binary file, a PDF, random bytes.
+    #[error(
+        "unreadable input: not one of its {lines} line(s) is JSON (expected CloudTrail logs: a subscription payload, an archive, a JSON array or JSON Lines)"
+    )]
+    NotJson {
+        /// Non-empty lines seen.
+        lines: usize,
+    },
 }
 
 /// The shape an input turned out to have.
@@ -104,13 +115,27 @@ pub struct RawRecord {
     pub text: String,
 }
 
-/// An entry that could not even be read as text (e.g. a JSON Lines line that is not UTF-8).
+/// A record that was read from its input but not matched, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnreadableRecord {
-    /// Where the entry sits in its input.
+pub struct Skipped {
+    /// Where the record sits in its input (a log-event id for subscriptions).
     pub id: RecordId,
-    /// Why it could not be read.
-    pub reason: String,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Why a record was skipped: the one type for every skip, from ingest or parsing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    /// The entry is not UTF-8 text (a JSON Lines line with stray bytes).
+    #[error("not UTF-8 (invalid byte at offset {valid_up_to})")]
+    NotUtf8 {
+        /// Bytes of valid UTF-8 before the first bad one.
+        valid_up_to: usize,
+    },
+    /// The text is not a CloudTrail record (not JSON, not an object, no `eventName`...).
+    #[error(transparent)]
+    NotCloudTrail(#[from] RecordError),
 }
 
 /// The records of one input, in input order.
@@ -119,7 +144,7 @@ pub struct Batch {
     /// Records to parse and match.
     pub records: Vec<RawRecord>,
     /// Entries skipped before parsing; reported alongside records that fail to parse.
-    pub unreadable: Vec<UnreadableRecord>,
+    pub skipped: Vec<Skipped>,
     /// True for a CloudWatch Logs `CONTROL_MESSAGE` (a health check with no events).
     pub control_message: bool,
     /// The format that was detected.

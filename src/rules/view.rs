@@ -102,7 +102,8 @@ mod tests {
         let record = json!({"requestParameters": {"status": "Suspended", "n": 2}});
         assert_eq!(
             field(&record, "requestParameters").as_deref(),
-            Some(r#"{"n":2,"status":"Suspended"}"#)
+            Some(r#"{"status":"Suspended","n":2}"#),
+            "the record's own key order"
         );
     }
 

@@ -4,14 +4,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use trailwatch::ingest::SubscriptionBuilder;
+
+/// True when a test that cannot run must fail instead of skipping: under CI, and
+/// under the README's test command (`TRAILWATCH_REQUIRE_AWS_TESTS=1`).
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("TRAILWATCH_REQUIRE_AWS_TESTS").is_ok_and(|v| v == "1")
+}
 
 /// The moto endpoint, or `None` (after saying why) when the tests should not run.
 pub fn moto_endpoint(test: &str) -> Option<String> {
     match std::env::var("TRAILWATCH_MOTO_ENDPOINT") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        _ if required() => {
             panic!(
-                "{test}: TRAILWATCH_MOTO_ENDPOINT is not set under CI; run the tests with scripts/test.sh"
+                "{test}: TRAILWATCH_MOTO_ENDPOINT is not set; run the tests with scripts/test.sh"
             )
         }
         _ => {
@@ -148,27 +156,16 @@ pub fn fixture_event(name: &str) -> Value {
 
 /// A `DATA_MESSAGE` subscription event (`{"awslogs":{"data":...}}`, padded base64).
 pub fn subscription_event(messages: &[String]) -> Value {
-    subscription_event_of("DATA_MESSAGE", messages)
+    let payload = SubscriptionBuilder::data_message()
+        .messages(messages.iter().cloned())
+        .payload_json();
+    serde_json::from_str(&payload).expect("payload JSON")
 }
 
-/// A subscription event of any message type holding `messages`.
-pub fn subscription_event_of(message_type: &str, messages: &[String]) -> Value {
-    use base64::Engine as _;
-    use std::io::Write;
-    let events: Vec<Value> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| serde_json::json!({"id": format!("3719{i:04}"), "timestamp": 1_700_000_000_000u64, "message": m}))
-        .collect();
-    let data = serde_json::json!({
-        "messageType": message_type, "owner": "111122223333",
-        "logGroup": "aws-cloudtrail-logs-111122223333", "logStream": "111122223333_CloudTrail_us-east-1",
-        "subscriptionFilters": ["trailwatch"], "logEvents": events,
-    });
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(data.to_string().as_bytes()).expect("gzip");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gzip"));
-    serde_json::json!({"awslogs": {"data": encoded}})
+/// The `CONTROL_MESSAGE` a new subscription sends.
+pub fn control_message_event() -> Value {
+    serde_json::from_str(&SubscriptionBuilder::control_message().payload_json())
+        .expect("payload JSON")
 }
 
 /// The value of a String message attribute in an SNS envelope.

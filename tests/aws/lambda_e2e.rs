@@ -6,6 +6,7 @@
 //! already built, the way Lambda starts `bootstrap`: no second build inside the tests.
 
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{
-    attribute, fixture_event, moto_endpoint, sorted_attribute, subscription_event,
-    subscription_event_of, topic_with_queue, unique_name,
+    attribute, control_message_event, fixture_event, moto_endpoint, required, sorted_attribute,
+    subscription_event, topic_with_queue, unique_name,
 };
 
 /// True when `cargo lambda` can run; under CI its absence is a failure.
@@ -27,8 +28,8 @@ fn cargo_lambda_available(test: &str) -> bool {
         .is_ok_and(|s| s.success());
     if !found {
         assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "{test}: `cargo lambda` is not installed under CI; run the tests with scripts/test.sh"
+            !required(),
+            "{test}: `cargo lambda` is not installed; run the tests with scripts/test.sh"
         );
         eprintln!("skipped {test}: `cargo lambda` is not installed (scripts/test.sh installs it)");
     }
@@ -66,6 +67,7 @@ impl RuntimeEmulator {
                 &port.to_string(),
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file.try_clone().expect("log"))
@@ -89,6 +91,7 @@ impl RuntimeEmulator {
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file)
@@ -128,14 +131,22 @@ impl RuntimeEmulator {
     }
 }
 
+/// Ends a child and everything it started: each child runs in its own process group
+/// (`process_group(0)`), whose id is the child's pid.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for RuntimeEmulator {
     fn drop(&mut self) {
-        let _ = self.function.kill();
-        let _ = self.function.wait();
-        // With --only-lambda-apis the watch has no children of its own, and on SIGTERM
-        // it waits for open connections to drain: end it outright.
-        let _ = self.watch.kill();
-        let _ = self.watch.wait();
+        // On SIGTERM the watch waits for open connections to drain: end it outright.
+        kill_group(&mut self.function);
+        kill_group(&mut self.watch);
         let _ = std::fs::remove_file(&self.log);
     }
 }
@@ -175,10 +186,7 @@ async fn lambda_publishes_alerts_and_metrics_and_skips_bad_records() {
     let namespace = unique_name("TrailwatchE2E");
     let emulator = RuntimeEmulator::start(&moto_env(&moto, &wiring.topic_arn, &namespace));
 
-    let control = subscription_event_of(
-        "CONTROL_MESSAGE",
-        &["CWL CONTROL MESSAGE: Checking health of destination Lambda function.".to_owned()],
-    );
+    let control = control_message_event();
     let output = emulator.invoke(&control);
     assert!(
         output.status.success(),

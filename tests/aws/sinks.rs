@@ -8,8 +8,8 @@ use serde_json::Value;
 use trailwatch::alert::Alert;
 use trailwatch::aws::{CloudWatchMetrics, SnsPublisher};
 use trailwatch::config::{Config, MetricsMode};
-use trailwatch::delivery::SnsMessage;
-use trailwatch::handler::{AlertSink, MetricsSink, handle_event};
+use trailwatch::delivery::{AlertSink, MetricsSink};
+use trailwatch::handler::handle_event;
 use trailwatch::ingest::{DecodeLimits, SubscriptionEnvelope};
 use trailwatch::metrics::{DeliveryCounts, metric_points};
 use trailwatch::pipeline::Outcome;
@@ -45,14 +45,10 @@ async fn alerts_arrive_with_subject_body_and_filterable_attributes() {
         "update-trail-invalid-cwl-role.json",
     ]);
     assert_eq!(alerts.len(), 2, "fixtures should raise one alert each");
-    let messages: Vec<SnsMessage> = alerts
-        .iter()
-        .map(|a| SnsMessage::for_alert(a, false))
-        .collect();
     let publisher = SnsPublisher::from_conf(&sdk_config().await, &wiring.topic_arn);
 
-    let report = publisher.publish(&messages).await;
-    assert_eq!(report.published, 2, "failures: {:?}", report.failures);
+    let report = publisher.publish(&alerts).await;
+    assert_eq!(report.published(), 2, "{report:?}");
 
     let envelopes = wiring.receive(2).await;
     assert_eq!(envelopes.len(), 2);
@@ -98,17 +94,17 @@ async fn many_alerts_go_out_in_batches_of_ten_and_all_arrive() {
     };
     let wiring = topic_with_queue(false).await;
     let base = alerts_for(&["stop-logging-success.json"]).remove(0);
-    let messages: Vec<SnsMessage> = (0..23)
+    let alerts: Vec<Alert> = (0..23)
         .map(|i| {
             let mut alert = base.clone();
             alert.event.event_id = format!("evt-{i}");
-            SnsMessage::for_alert(&alert, false)
+            alert
         })
         .collect();
     let report = SnsPublisher::from_conf(&sdk_config().await, &wiring.topic_arn)
-        .publish(&messages)
+        .publish(&alerts)
         .await;
-    assert_eq!((report.published, report.failures.len()), (23, 0));
+    assert_eq!((report.published(), report.failed()), (23, 0));
     let mut ids = sorted_attribute(&wiring.receive(23).await, "alert_id");
     ids.dedup();
     assert_eq!(ids.len(), 23);
@@ -121,13 +117,12 @@ async fn fifo_topic_accepts_grouped_deduplicated_messages() {
     };
     let wiring = topic_with_queue(true).await;
     let alert = alerts_for(&["stop-logging-success.json"]).remove(0);
-    let message = SnsMessage::for_alert(&alert, true);
     let publisher = SnsPublisher::from_conf(&sdk_config().await, &wiring.topic_arn);
     // A retried invocation publishes the same alert again; the deduplication id
     // (rule + event id) makes SNS FIFO drop the second copy.
     for _ in 0..2 {
-        let report = publisher.publish(std::slice::from_ref(&message)).await;
-        assert_eq!(report.published, 1, "failures: {:?}", report.failures);
+        let report = publisher.publish(std::slice::from_ref(&alert)).await;
+        assert_eq!(report.published(), 1, "{report:?}");
     }
     let envelopes = wiring.receive(1).await;
     assert_eq!(envelopes.len(), 1, "{envelopes:#?}");
@@ -154,13 +149,9 @@ async fn unreachable_sns_reports_every_alert_as_failed() {
         "stop-logging-success.json",
         "console-login-root-no-mfa.json",
     ]);
-    let messages: Vec<SnsMessage> = alerts
-        .iter()
-        .map(|a| SnsMessage::for_alert(a, false))
-        .collect();
-    let report = publisher.publish(&messages).await;
-    assert_eq!(report.published, 0);
-    assert_eq!(report.failures.len(), messages.len());
+    let report = publisher.publish(&alerts).await;
+    assert_eq!(report.published(), 0);
+    assert_eq!(report.failed(), alerts.len());
 }
 
 async fn metric_sum(
@@ -237,7 +228,9 @@ async fn metrics_are_readable_with_list_metrics_and_statistics() {
         names,
         [
             "AlertsPublished[]",
+            "Alerts[]",
             "EventsProcessed[]",
+            "EventsRead[]",
             "EventsSkipped[]",
             "Matches[Rule=cloudtrail-logging-changed]",
             "Matches[Rule=console-login-without-mfa]",
@@ -307,5 +300,16 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
     assert_eq!(
         metric_sum(&cloudwatch, &namespace, "EventsSkipped", vec![]).await,
         1.0
+    );
+    // The reconciliation a reader can check in CloudWatch.
+    let sum = |name| metric_sum(&cloudwatch, &namespace, name, vec![]);
+    assert_eq!(sum("EventsRead").await, 4.0);
+    assert_eq!(
+        sum("EventsRead").await,
+        sum("EventsProcessed").await + sum("EventsSkipped").await
+    );
+    assert_eq!(
+        sum("Alerts").await,
+        sum("AlertsPublished").await + sum("PublishFailures").await
     );
 }

@@ -13,7 +13,7 @@ fn scan_bytes(name: &str, bytes: impl AsRef<[u8]>, extra: &[&str]) -> Run {
 fn gzip_bomb_file_fails_on_the_default_limit() {
     let run = scan_bytes("bomb.json.gz", gzip_bomb(), &[]);
     run.assert_code(2).assert_stderr_has(&[
-        "input exceeds the 67108864-byte limit on decompressed size",
+        "input exceeds the 33554432-byte limit on decompressed size",
         "--max-bytes",
     ]);
     assert_eq!(run.stdout, "");
@@ -27,7 +27,7 @@ fn gzip_bomb_inside_awslogs_data_fails_on_the_default_limit() {
         &[],
     );
     run.assert_code(2)
-        .assert_stderr_has(&["input exceeds the 67108864-byte limit"]);
+        .assert_stderr_has(&["input exceeds the 33554432-byte limit"]);
 }
 
 #[test]
@@ -211,6 +211,15 @@ fn empty_array_is_zero_events() {
     let run = scan_bytes("empty-array.json", b"[]", &[]);
     run.assert_code(0);
     assert!(run.summary().contains("0 event(s) read"), "{run}");
+}
+
+#[test]
+fn binary_input_with_no_json_line_is_unreadable_and_exits_two() {
+    let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n";
+    let run = scan_bytes("report.pdf", pdf, &[]);
+    run.assert_code(2)
+        .assert_stderr_has(&["report.pdf: unreadable input: not one of its"]);
+    assert!(!run.stderr.contains("skipped line"), "{run}");
 }
 
 #[test]

@@ -12,11 +12,7 @@ use base64::Engine as _;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
-
-/// The account, log group and stream of every payload built here.
-pub const OWNER: &str = "111122223333";
-pub const LOG_GROUP: &str = "aws-cloudtrail-logs-111122223333";
-pub const LOG_STREAM: &str = "111122223333_CloudTrail_us-east-1";
+use trailwatch::ingest::SubscriptionBuilder;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -48,58 +44,20 @@ pub fn event_id(name: &str) -> String {
         .to_owned()
 }
 
-/// gzip, as CloudWatch Logs and CloudTrail's S3 delivery compress.
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder.write_all(bytes).expect("gzip to memory");
-    encoder.finish().expect("gzip to memory")
-}
-
-/// A realistic (56-digit) CloudWatch Logs log-event id for the `index`th event.
-pub fn log_event_id(index: usize) -> String {
-    format!("3719{index:052}")
-}
+pub use trailwatch::ingest::{gzip, log_event_id};
 
 /// Decoded subscription JSON (what `awslogs.data` holds once decoded), one log event per
 /// message, with ids from [`log_event_id`].
-pub fn subscription_json(message_type: &str, messages: &[&str]) -> String {
-    let log_events: Vec<Value> = messages
-        .iter()
-        .enumerate()
-        .map(|(index, message)| {
-            json!({
-                "id": log_event_id(index),
-                "timestamp": 1_795_000_000_000_i64 + index as i64 * 1000,
-                "message": message,
-            })
-        })
-        .collect();
-    json!({
-        "messageType": message_type,
-        "owner": OWNER,
-        "logGroup": LOG_GROUP,
-        "logStream": LOG_STREAM,
-        "subscriptionFilters": ["trailwatch"],
-        "logEvents": log_events,
-    })
-    .to_string()
+pub fn subscription_json(message_type: &'static str, messages: &[&str]) -> String {
+    SubscriptionBuilder::data_message()
+        .with_message_type(message_type)
+        .messages(messages.iter().copied())
+        .data_json()
 }
 
 /// The CloudWatch `CONTROL_MESSAGE` a new subscription sends as a health check.
 pub fn control_message_json() -> String {
-    json!({
-        "messageType": "CONTROL_MESSAGE",
-        "owner": "CloudwatchLogs",
-        "logGroup": "",
-        "logStream": "",
-        "subscriptionFilters": [],
-        "logEvents": [{
-            "id": "",
-            "timestamp": 1_795_000_000_000_i64,
-            "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda.",
-        }],
-    })
-    .to_string()
+    SubscriptionBuilder::control_message().data_json()
 }
 
 /// Padded standard base64, as CloudWatch writes `awslogs.data`.

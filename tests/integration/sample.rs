@@ -55,9 +55,9 @@ fn decode(path: &std::path::Path) -> Value {
 fn sample_is_a_cloudwatch_subscription_payload_of_the_fixtures() {
     let data = decode(&sample_path());
     assert_eq!(data["messageType"], "DATA_MESSAGE");
-    assert_eq!(data["owner"], OWNER);
-    assert_eq!(data["logGroup"], LOG_GROUP);
-    assert_eq!(data["logStream"], LOG_STREAM);
+    assert_eq!(data["owner"], "111122223333");
+    assert_eq!(data["logGroup"], "aws-cloudtrail-logs-111122223333");
+    assert_eq!(data["logStream"], "111122223333_CloudTrail_us-east-1");
     assert_eq!(
         data["subscriptionFilters"],
         serde_json::json!(["trailwatch"])

@@ -1,0 +1,187 @@
+//! SNS message planning: what each alert's SNS message holds (subject, body, attributes,
+//! FIFO group and deduplication ids) and how messages pack into `PublishBatch` requests
+//! (at most 10 entries and 256 KiB per request).
+//!
+//! Pure data, so the packing rules are unit-tested here; the publisher beside it only
+//! sends the planned requests. Message attributes are a public contract for SNS
+//! subscription filter policies: `severity`, `rule`, `account`, `region`, `event_name`,
+//! plus `alert_id` (a stable hash of rule and event id) for deduplication downstream.
+
+use crate::alert::Alert;
+
+/// SNS's limit on entries per `PublishBatch` request.
+pub const MAX_ENTRIES_PER_BATCH: usize = 10;
+
+/// SNS's limit on the total size of one `PublishBatch` request's messages.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// One SNS message, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsMessage {
+    /// The alert's stable id (see [`Alert::dedup_key`]).
+    pub alert_id: String,
+    /// The rule that matched (for logs).
+    pub rule: String,
+    /// The CloudTrail event id (for logs).
+    pub event_id: String,
+    /// The subject line.
+    pub subject: String,
+    /// The text body.
+    pub body: String,
+    /// String message attributes, name → value (empty values are left out: SNS
+    /// rejects them).
+    pub attributes: Vec<(&'static str, String)>,
+    /// For FIFO topics: the message group (the rule name).
+    pub group_id: Option<String>,
+    /// For FIFO topics: the deduplication id (the alert id), so retries within SNS's
+    /// five-minute window are not delivered twice.
+    pub deduplication_id: Option<String>,
+}
+
+impl SnsMessage {
+    /// Builds the message for an alert; `fifo` adds group and deduplication ids.
+    pub fn for_alert(alert: &Alert, fifo: bool) -> SnsMessage {
+        let alert_id = alert.dedup_key();
+        let event = &alert.event;
+        let attributes = [
+            ("severity", alert.severity.as_str().to_owned()),
+            ("rule", alert.rule.clone()),
+            ("account", event.account_id.clone()),
+            ("region", event.region.clone()),
+            ("event_name", event.event_name.clone()),
+            ("alert_id", alert_id.clone()),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+        SnsMessage {
+            rule: alert.rule.clone(),
+            event_id: event.event_id.clone(),
+            subject: alert.subject(),
+            body: alert.text_body(),
+            attributes,
+            group_id: fifo.then(|| alert.rule.clone()),
+            deduplication_id: fifo.then(|| alert_id.clone()),
+            alert_id,
+        }
+    }
+
+    /// The bytes this message counts against the request size limit.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self.subject.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// True for FIFO topic ARNs (`...:name.fifo`).
+pub fn is_fifo_topic(topic_arn: &str) -> bool {
+    topic_arn.ends_with(".fifo")
+}
+
+/// Splits messages into `PublishBatch` requests: index ranges of at most
+/// [`MAX_ENTRIES_PER_BATCH`] messages and [`MAX_BATCH_BYTES`] bytes, in order.
+pub(super) fn plan_batches(messages: &[SnsMessage]) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, message) in messages.iter().enumerate() {
+        let size = message.size();
+        let full = index - start == MAX_ENTRIES_PER_BATCH || bytes + size > MAX_BATCH_BYTES;
+        if full && index > start {
+            batches.push(start..index);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        batches.push(start..messages.len());
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Rule, Severity};
+    use serde_json::json;
+
+    fn alert(rule_name: &str, body_padding: usize) -> Alert {
+        let rule = Rule::for_tests(rule_name, "Trail stopped", Severity::High);
+        Alert::new(
+            &rule,
+            json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
+                   "eventID": "e-1", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+                   "pad": "x".repeat(body_padding)}),
+        )
+    }
+
+    #[test]
+    fn message_carries_filterable_attributes() {
+        let message = SnsMessage::for_alert(&alert("stop", 0), false);
+        let names: Vec<&str> = message.attributes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "severity",
+                "rule",
+                "account",
+                "region",
+                "event_name",
+                "alert_id"
+            ]
+        );
+        assert_eq!(message.attributes[0].1, "high");
+        assert_eq!(message.group_id, None);
+        assert_eq!(message.deduplication_id, None);
+    }
+
+    #[test]
+    fn empty_attributes_are_left_out() {
+        let mut a = alert("stop", 0);
+        a.event.region.clear();
+        let message = SnsMessage::for_alert(&a, false);
+        assert!(message.attributes.iter().all(|(n, _)| *n != "region"));
+    }
+
+    #[test]
+    fn fifo_messages_group_by_rule_and_dedupe_by_rule_and_event() {
+        let message = SnsMessage::for_alert(&alert("stop", 0), true);
+        assert_eq!(message.group_id.as_deref(), Some("stop"));
+        assert_eq!(
+            message.deduplication_id.as_deref(),
+            Some(message.alert_id.as_str())
+        );
+        let again = SnsMessage::for_alert(&alert("stop", 0), true);
+        assert_eq!(message.deduplication_id, again.deduplication_id);
+        assert!(is_fifo_topic(
+            "arn:aws:sns:us-east-1:111122223333:alerts.fifo"
+        ));
+        assert!(!is_fifo_topic("arn:aws:sns:us-east-1:111122223333:alerts"));
+    }
+
+    #[test]
+    fn batches_hold_at_most_ten_messages() {
+        let messages: Vec<_> = (0..23)
+            .map(|_| SnsMessage::for_alert(&alert("r", 0), false))
+            .collect();
+        assert_eq!(plan_batches(&messages), [0..10, 10..20, 20..23]);
+        assert!(plan_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn batches_stay_under_the_request_size_limit() {
+        let messages: Vec<_> = (0..5)
+            .map(|_| SnsMessage::for_alert(&alert("r", 100 * 1024), false))
+            .collect();
+        let batches = plan_batches(&messages);
+        assert_eq!(batches, [0..2, 2..4, 4..5]);
+        for batch in batches {
+            let bytes: usize = messages[batch].iter().map(SnsMessage::size).sum();
+            assert!(bytes <= MAX_BATCH_BYTES);
+        }
+    }
+}

@@ -1,42 +1,48 @@
-//! Embeds the built-in rules: lists `rules/*.yml` into `$OUT_DIR/builtin_rules.rs` so the
-//! binaries carry them, and rebuilds when `rules/` changes. Each rule is embedded twice:
-//! as written (for `rules lint`/`rules test`) and without its `tests:` block, which is
-//! most of the text and which the Lambda need not parse at every cold start.
+//! Embeds the built-in rules: lists `rules/**/*.yml` (rules, and exclusions under
+//! `rules/filters/`) into `$OUT_DIR/builtin_rules.rs` so the binaries carry them, and
+//! rebuilds when `rules/` changes. Each file is embedded twice: as written (for
+//! `rules lint`/`rules test`) and without its `tests:` block, which is most of the text
+//! and which the Lambda need not parse at every cold start.
 
-use std::{env, fs, path::PathBuf};
+use std::{env, fs, path::Path, path::PathBuf};
+
+fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+        if path.is_dir() {
+            rule_files(&path, out);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            out.push(path);
+        }
+    }
+}
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let rules_dir = manifest_dir.join("rules");
-    println!("cargo:rerun-if-changed=rules");
-    let mut files: Vec<PathBuf> = fs::read_dir(&rules_dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|path| {
-                    matches!(
-                        path.extension().and_then(|e| e.to_str()),
-                        Some("yml" | "yaml")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut files = Vec::new();
+    rule_files(&rules_dir, &mut files);
     files.sort();
     let mut code = String::from(
         "/// (path shown to users, YAML text, YAML text without `tests:`) of every built-in rule.\npub(super) const BUILTIN_RULES: &[(&str, &str, &str)] = &[\n",
     );
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("UTF-8 rule file name");
+        let relative = path
+            .strip_prefix(&manifest_dir)
+            .expect("under the manifest dir")
+            .to_str()
+            .expect("UTF-8 rule path");
         let text = fs::read_to_string(path).expect("read rule file");
         code.push_str(&format!(
             "    ({:?}, include_str!({:?}), {:?}),\n",
-            format!("rules/{file_name}"),
+            relative,
             path.display().to_string(),
             without_tests(&text)
         ));

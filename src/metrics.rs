@@ -5,7 +5,8 @@
 //! points into `PutMetricData` calls. Metric names and dimensions are a public contract
 //! (alarms and dashboards depend on them): `Matches` by `Rule` and by `Severity`,
 //! `EventsRead` (= `EventsProcessed` + `EventsSkipped`) and `Alerts`
-//! (= `AlertsPublished` + `PublishFailures`), so a reader can reconcile every invocation.
+//! (= `AlertsPublished` + `PublishFailures`), so a reader can reconcile every invocation,
+//! and `Suppressed` (matches an exclusion dropped), in total and by `Rule`.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,21 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
     for (rule, count) in outcome.alerts_per_rule() {
         points.push(MetricPoint {
             name: "Matches",
+            dimensions: vec![("Rule", rule.to_owned())],
+            value: count as f64,
+        });
+    }
+    let mut suppressed: BTreeMap<&str, u64> = BTreeMap::new();
+    for (rule, _) in &outcome.suppressed {
+        *suppressed.entry(rule.as_str()).or_default() += 1;
+    }
+    points.push(MetricPoint::count(
+        "Suppressed",
+        outcome.suppressed.len() as u64,
+    ));
+    for (rule, count) in suppressed {
+        points.push(MetricPoint {
+            name: "Suppressed",
             dimensions: vec![("Rule", rule.to_owned())],
             value: count as f64,
         });
@@ -196,7 +212,7 @@ mod tests {
     #[test]
     fn quiet_invocation_still_reports_zeros() {
         let points = metric_points(&Outcome::default(), DeliveryCounts::default());
-        assert_eq!(points.len(), 6);
+        assert_eq!(points.len(), 7);
         assert!(points.iter().all(|p| p.value == 0.0));
     }
 
@@ -233,7 +249,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            6
+            7
         );
         let by_rule = parsed.iter().find(|v| v.get("Rule").is_some()).unwrap();
         assert_eq!(by_rule["Rule"], "a");

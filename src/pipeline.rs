@@ -20,6 +20,8 @@ pub struct Outcome {
     pub events_processed: u64,
     /// Records that were skipped, with reasons.
     pub skipped: Vec<Skipped>,
+    /// Matches an exclusion dropped: (rule name, exclusion name), in input order.
+    pub suppressed: Vec<(String, String)>,
     /// CloudWatch Logs control messages seen (health checks; no events).
     pub control_messages: u64,
 }
@@ -49,6 +51,7 @@ impl Outcome {
         self.alerts.extend(other.alerts);
         self.events_processed += other.events_processed;
         self.skipped.extend(other.skipped);
+        self.suppressed.extend(other.suppressed);
         self.control_messages += other.control_messages;
     }
 }
@@ -81,7 +84,14 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
             }
         };
         outcome.events_processed += 1;
-        let matched = rules.matching(&record);
+        let verdict = rules.evaluate(&record);
+        outcome.suppressed.extend(
+            verdict
+                .suppressed
+                .iter()
+                .map(|s| (s.rule.name.clone(), s.exclusion.to_owned())),
+        );
+        let matched = verdict.matched;
         if let Some((last, others)) = matched.split_last() {
             for rule in others {
                 outcome.alerts.push(Alert::new(rule, record.clone()));

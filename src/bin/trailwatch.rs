@@ -334,12 +334,17 @@ fn print_summary(
     unreadable_inputs: usize,
 ) {
     eprintln!(
-        "trailwatch: {} event(s) read from {} input(s): {} processed, {} skipped; {} alert(s){}",
+        "trailwatch: {} event(s) read from {} input(s): {} processed, {} skipped; {} alert(s){}{}",
         outcome.events_read(),
         inputs - unreadable_inputs,
         outcome.events_processed,
         outcome.events_skipped(),
         outcome.alerts.len(),
+        if outcome.suppressed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} suppressed by exclusions", outcome.suppressed.len())
+        },
         if unreadable_inputs > 0 {
             format!("; {unreadable_inputs} input(s) unreadable")
         } else {
@@ -364,7 +369,16 @@ fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
     let sources = load_sources(dirs)?;
     let rules = RuleSet::compile(&sources)?;
     let tests: usize = rules.rules().iter().map(|r| r.tests.len()).sum();
-    println!("{} rule file(s) OK ({} inline test(s))", rules.len(), tests);
+    for warning in rules.warnings() {
+        eprintln!("{warning}");
+    }
+    println!(
+        "{} rule file(s) OK ({} inline test(s), {} exclusion(s) in force, {} warning(s))",
+        rules.len(),
+        tests,
+        rules.exclusions().count(),
+        rules.warnings().len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

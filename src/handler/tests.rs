@@ -212,7 +212,7 @@ async fn metrics_failure_does_not_fail_the_invocation() {
     assert_eq!(summary.alerts_published, 1);
     assert_eq!(
         summary.metrics_error.as_deref(),
-        Some("0 of 8 metric point(s) sent: cloudwatch unreachable")
+        Some("0 of 9 metric point(s) sent: cloudwatch unreachable")
     );
 }
 

@@ -1,22 +1,45 @@
-//! Loading one rule file: YAML syntax, trailwatch's own keys, rsigma parsing and
-//! compilation, each problem reported with its file and line. A file with any problem
-//! yields no rule.
+//! Loading one rule file: YAML syntax, trailwatch's own keys, then either rsigma parsing
+//! and compilation (`detection:`), a CloudWatch Logs filter pattern (`filter_pattern:`),
+//! or a Sigma filter (`filter:`, an exclusion), each problem reported with its file,
+//! line and typed kind. A file with any problem yields nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use rsigma_eval::CompiledRule;
-use rsigma_parser::SigmaRule;
+use rsigma_parser::{SigmaParserError, SigmaRule};
 use yaml_serde::{Mapping, Value as Yaml};
 
-use super::{Expectation, InlineTest, Rule, RuleProblem, RuleSource, Severity};
+use super::filter_pattern::FilterPattern;
+use super::{
+    Expectation, InlineTest, ProblemKind, Rule, RuleProblem, RuleSource, Severity,
+    exclusion::LoadedExclusion,
+};
+
+/// How a loaded rule matches.
+pub(super) enum Matcher {
+    /// A Sigma detection, compiled by rsigma (the parsed rule is kept until the set's
+    /// prefilter is built).
+    Sigma {
+        compiled: Box<CompiledRule>,
+        sigma: Box<SigmaRule>,
+    },
+    /// A CloudWatch Logs filter pattern.
+    Pattern(FilterPattern),
+}
 
 /// A rule that passed every check, with its compiled matcher.
 pub(super) struct LoadedRule {
     pub(super) rule: Rule,
-    pub(super) compiled: CompiledRule,
-    /// The parsed rule, kept until the set's prefilter is built.
-    pub(super) sigma: SigmaRule,
+    pub(super) matcher: Matcher,
+}
+
+/// What one file holds.
+pub(super) enum Loaded {
+    /// A detection rule.
+    Rule(Box<LoadedRule>),
+    /// An exclusion (a Sigma filter).
+    Exclusion(Box<LoadedExclusion>),
 }
 
 /// Finds lines in a rule file's text. rsigma and serde report no spans for most
@@ -100,7 +123,7 @@ fn is_valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn string_at<'y>(map: &'y Mapping, key: &str) -> Option<&'y str> {
+pub(super) fn string_at<'y>(map: &'y Mapping, key: &str) -> Option<&'y str> {
     map.get(key).and_then(Yaml::as_str)
 }
 
@@ -117,59 +140,54 @@ fn string_list(map: &Mapping, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-struct FileChecker<'a> {
+pub(super) struct FileChecker<'a> {
     source: &'a RuleSource,
     lines: Lines<'a>,
     problems: Vec<RuleProblem>,
 }
 
 impl<'a> FileChecker<'a> {
-    /// Records a problem; multi-line reasons (regex errors) become one line.
-    fn problem(&mut self, line: usize, reason: impl Into<String>) {
-        let reason = reason
-            .into()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+    /// Records a problem.
+    pub(super) fn problem(&mut self, line: usize, kind: ProblemKind) {
         self.problems.push(RuleProblem {
             path: self.source.path.clone(),
             line,
-            reason,
+            kind,
         });
     }
 
-    fn key_line(&self, key: &str) -> usize {
+    /// Records a problem in rsigma's own words; multi-line messages (regex errors)
+    /// become one line.
+    pub(super) fn sigma_problem(&mut self, line: usize, message: &str) {
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.problem(line, ProblemKind::Sigma(message));
+    }
+
+    /// Records a problem with an inline test.
+    fn test_problem(&mut self, line: usize, message: String) {
+        self.problem(line, ProblemKind::BadInlineTest(message));
+    }
+
+    pub(super) fn key_line(&self, key: &str) -> usize {
         self.lines.top_key(key).unwrap_or(1)
     }
 
     fn severity(&mut self, map: &Mapping) -> Option<Severity> {
         let line = self.key_line("level");
         match map.get("level") {
-            None => self.problem(
-                1,
-                "missing `level` (informational, low, medium, high or critical)",
-            ),
+            None => self.problem(1, ProblemKind::MissingLevel),
             Some(level) => match level.as_str().and_then(Severity::parse) {
                 Some(severity) => return Some(severity),
-                None => self.problem(
-                    line,
-                    format!(
-                        "unknown level {} (expected informational, low, medium, high or critical)",
-                        yaml_inline(level)
-                    ),
-                ),
+                None => self.problem(line, ProblemKind::UnknownLevel(yaml_inline(level))),
             },
         }
         None
     }
 
-    fn check_logsource(&mut self, map: &Mapping) {
+    pub(super) fn check_logsource(&mut self, map: &Mapping) {
         let line = self.key_line("logsource");
         let Some(logsource) = map.get("logsource").and_then(Yaml::as_mapping) else {
-            self.problem(
-                line,
-                "missing `logsource` (expected product: aws, service: cloudtrail)",
-            );
+            self.problem(line, ProblemKind::MissingLogsource);
             return;
         };
         let product = string_at(logsource, "product");
@@ -177,26 +195,22 @@ impl<'a> FileChecker<'a> {
         if product != Some("aws") || service.is_some_and(|s| s != "cloudtrail") {
             self.problem(
                 line,
-                format!(
-                    "logsource is product: {}, service: {}; trailwatch evaluates product: aws, service: cloudtrail",
-                    product.unwrap_or("(none)"),
-                    service.unwrap_or("(none)")
-                ),
+                ProblemKind::WrongLogsource {
+                    product: product.unwrap_or("(none)").to_owned(),
+                    service: service.unwrap_or("(none)").to_owned(),
+                },
             );
         }
     }
 
-    fn name(&mut self, map: &Mapping) -> String {
+    pub(super) fn name(&mut self, map: &Mapping) -> String {
         let name = match map.get("name") {
             None => file_stem(&self.source.path).to_owned(),
             Some(value) => value.as_str().unwrap_or_default().to_owned(),
         };
         if !is_valid_name(&name) {
             let line = self.key_line("name");
-            self.problem(
-                line,
-                format!("rule name {name:?} must be 1-128 characters of letters, digits, '-', '_' or '.' (set `name:` or rename the file)"),
-            );
+            self.problem(line, ProblemKind::BadName(name.clone()));
         }
         name
     }
@@ -207,9 +221,9 @@ impl<'a> FileChecker<'a> {
         };
         let tests_line = self.key_line("tests");
         let Some(items) = tests.as_sequence() else {
-            self.problem(
+            self.test_problem(
                 tests_line,
-                "`tests` must be a list of {name, expect, event}",
+                "`tests` must be a list of {name, expect, event}".to_owned(),
             );
             return Vec::new();
         };
@@ -224,14 +238,14 @@ impl<'a> FileChecker<'a> {
             search_from = line + 1;
             let label = name.map_or_else(|| format!("#{}", index + 1), |n| format!("{n:?}"));
             let Some(name) = name else {
-                self.problem(line, format!("test #{} has no `name`", index + 1));
+                self.test_problem(line, format!("test #{} has no `name`", index + 1));
                 continue;
             };
             let expect = match item.get("expect").and_then(Yaml::as_str) {
                 Some("match") => Expectation::Match,
                 Some("no_match") => Expectation::NoMatch,
                 other => {
-                    self.problem(
+                    self.test_problem(
                         line,
                         format!(
                             "test {label}: `expect` is {}; use match or no_match",
@@ -244,14 +258,14 @@ impl<'a> FileChecker<'a> {
             let event = match item.get("event").map(serde_json::to_value) {
                 Some(Ok(event @ serde_json::Value::Object(_))) => event,
                 Some(Ok(_)) | None => {
-                    self.problem(
+                    self.test_problem(
                         line,
                         format!("test {label}: `event` must be a CloudTrail record (a mapping)"),
                     );
                     continue;
                 }
                 Some(Err(err)) => {
-                    self.problem(
+                    self.test_problem(
                         line,
                         format!("test {label}: `event` is not JSON-compatible: {err}"),
                     );
@@ -259,7 +273,7 @@ impl<'a> FileChecker<'a> {
                 }
             };
             if let Err(err) = crate::record::parse_record(&event.to_string()) {
-                self.problem(line, format!("test {label}: {err}"));
+                self.test_problem(line, format!("test {label}: {err}"));
                 continue;
             }
             parsed.push(InlineTest {
@@ -272,32 +286,87 @@ impl<'a> FileChecker<'a> {
         parsed
     }
 
-    /// Parses and compiles the Sigma part with rsigma.
-    fn sigma(&mut self) -> Option<(CompiledRule, SigmaRule)> {
+    /// Finds conditions in the old aggregation syntax (`selection | count() by x > 5`),
+    /// which rsigma would reject with a parse error that hides the reason.
+    fn check_aggregation(&mut self, detection: &Mapping) -> bool {
+        let conditions: Vec<&str> = match detection.get("condition") {
+            Some(Yaml::String(condition)) => vec![condition.as_str()],
+            Some(Yaml::Sequence(items)) => items.iter().filter_map(Yaml::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let mut found = false;
+        for condition in conditions.into_iter().filter(|c| c.contains('|')) {
+            let line = self
+                .lines
+                .find_from(self.key_line("detection"), "condition")
+                .unwrap_or(1);
+            self.problem(
+                line,
+                ProblemKind::UnsupportedAggregation {
+                    condition: condition.to_owned(),
+                },
+            );
+            found = true;
+        }
+        found
+    }
+
+    /// Checks every `field|modifier` key of the detection with rsigma's own field-spec
+    /// parser, so an unknown modifier is a typed problem at the line of its key.
+    fn check_modifiers(&mut self, value: &Yaml) -> bool {
+        let mut ok = true;
+        match value {
+            Yaml::Mapping(map) => {
+                for (key, inner) in map {
+                    if let Some(key) = key.as_str()
+                        && key.contains('|')
+                        && let Err(SigmaParserError::UnknownModifier(modifier)) =
+                            rsigma_parser::parse_field_spec(key)
+                    {
+                        let line = self.lines.find_from(1, key).unwrap_or(1);
+                        self.problem(
+                            line,
+                            ProblemKind::BadModifier {
+                                field: key.to_owned(),
+                                modifier,
+                            },
+                        );
+                        ok = false;
+                    }
+                    ok &= self.check_modifiers(inner);
+                }
+            }
+            Yaml::Sequence(items) => {
+                for item in items {
+                    ok &= self.check_modifiers(item);
+                }
+            }
+            _ => {}
+        }
+        ok
+    }
+
+    /// Parses and compiles the Sigma part with rsigma. `text` is the file's text, or
+    /// (when `level` was invalid, which trailwatch reports itself) the same rule
+    /// without its `level`.
+    fn sigma(&mut self, text: &str) -> Option<Matcher> {
         let detection_line = self.key_line("detection");
-        let collection = match rsigma_parser::parse_sigma_yaml(&self.source.text) {
+        let collection = match rsigma_parser::parse_sigma_yaml(text) {
             Ok(collection) => collection,
             Err(err) => {
                 let line = err
                     .location()
                     .map(|loc| loc.line as usize)
                     .unwrap_or_else(|| self.lines.of_message(&err.to_string(), detection_line));
-                self.problem(line, err.to_string());
+                self.sigma_problem(line, &err.to_string());
                 return None;
             }
         };
-        // trailwatch checks `level` itself, with the list of valid levels.
-        let errors = collection
-            .errors
-            .iter()
-            .filter(|e| !e.starts_with("invalid level"));
-        let mut any_error = false;
-        for err in errors {
-            any_error = true;
+        for err in &collection.errors {
             let line = self.lines.of_message(err, detection_line);
-            self.problem(line, err.clone());
+            self.sigma_problem(line, err);
         }
-        if any_error || !collection.errors.is_empty() {
+        if !collection.errors.is_empty() {
             return None;
         }
         if !collection.correlations.is_empty()
@@ -306,23 +375,78 @@ impl<'a> FileChecker<'a> {
         {
             self.problem(
                 1,
-                format!(
-                    "expected one detection rule per file, found {} rule(s), {} correlation(s), {} filter(s)",
-                    collection.rules.len(),
-                    collection.correlations.len(),
-                    collection.filters.len()
-                ),
+                ProblemKind::NotOneRule {
+                    rules: collection.rules.len(),
+                    correlations: collection.correlations.len(),
+                    filters: collection.filters.len(),
+                },
             );
             return None;
         }
         let sigma: SigmaRule = collection.rules.into_iter().next()?;
         match rsigma_eval::compile_rule(&sigma) {
-            Ok(compiled) => Some((compiled, sigma)),
+            Ok(compiled) => Some(Matcher::Sigma {
+                compiled: Box::new(compiled),
+                sigma: Box::new(sigma),
+            }),
             Err(err) => {
                 let message = err.to_string();
                 let line = self.lines.of_message(&message, detection_line);
-                self.problem(line, message);
+                self.sigma_problem(line, &message);
                 None
+            }
+        }
+    }
+
+    /// Compiles `filter_pattern:`.
+    fn filter_pattern(&mut self, value: &Yaml) -> Option<Matcher> {
+        let line = self.key_line("filter_pattern");
+        let Some(text) = value.as_str() else {
+            self.problem(
+                line,
+                ProblemKind::BadFilterPattern("must be a string".to_owned()),
+            );
+            return None;
+        };
+        match FilterPattern::parse(text) {
+            Ok(pattern) => Some(Matcher::Pattern(pattern)),
+            Err(err) => {
+                self.problem(line, ProblemKind::BadFilterPattern(err.to_string()));
+                None
+            }
+        }
+    }
+
+    /// The matcher: exactly one of `detection` and `filter_pattern`.
+    fn matcher(&mut self, map: &Mapping, level_ok: bool) -> Option<Matcher> {
+        match (map.get("detection"), map.get("filter_pattern")) {
+            (Some(_), Some(_)) => {
+                let line = self.key_line("filter_pattern");
+                self.problem(line, ProblemKind::DetectionAndFilterPattern);
+                None
+            }
+            (None, None) => {
+                self.problem(1, ProblemKind::NoDetection);
+                None
+            }
+            (None, Some(pattern)) => self.filter_pattern(pattern),
+            (Some(detection), None) => {
+                if let Some(detection) = detection.as_mapping()
+                    && self.check_aggregation(detection)
+                {
+                    return None;
+                }
+                if !self.check_modifiers(detection) {
+                    return None;
+                }
+                if level_ok {
+                    self.sigma(&self.source.text.clone())
+                } else {
+                    let mut without_level = map.clone();
+                    without_level.remove("level");
+                    let text = yaml_serde::to_string(&without_level).unwrap_or_default();
+                    self.sigma(&text)
+                }
             }
         }
     }
@@ -337,8 +461,8 @@ fn yaml_inline(value: &Yaml) -> String {
     }
 }
 
-/// Loads one rule file, collecting every problem in it.
-pub(super) fn load_rule_file(source: &RuleSource) -> Result<LoadedRule, Vec<RuleProblem>> {
+/// Loads one rule (or exclusion) file, collecting every problem in it.
+pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProblem>> {
     let mut checker = FileChecker {
         source,
         lines: Lines { text: &source.text },
@@ -348,27 +472,41 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<LoadedRule, Vec<Rule
         Ok(document) => document,
         Err(err) => {
             let line = err.location().map_or(1, |loc| loc.line());
-            checker.problem(line, format!("YAML syntax: {err}"));
+            checker.problem(line, ProblemKind::YamlSyntax(err.to_string()));
             return Err(checker.problems);
         }
     };
     let Some(map) = document.as_mapping() else {
-        checker.problem(1, "a rule file must be a YAML mapping (a Sigma rule)");
+        checker.problem(1, ProblemKind::NotAMapping);
         return Err(checker.problems);
     };
     let title = string_at(map, "title").map(str::to_owned);
     if title.is_none() {
-        checker.problem(checker.key_line("title"), "missing `title`");
+        checker.problem(checker.key_line("title"), ProblemKind::MissingKey("title"));
+    }
+    if map.contains_key("filter") {
+        checker.check_logsource(map);
+        let exclusion = super::exclusion::load(&mut checker, map, title.unwrap_or_default());
+        return match exclusion {
+            Some(exclusion) if checker.problems.is_empty() => {
+                Ok(Loaded::Exclusion(Box::new(exclusion)))
+            }
+            _ => Err(checker.problems),
+        };
     }
     let severity = checker.severity(map);
     checker.check_logsource(map);
     let name = checker.name(map);
     let tests = checker.inline_tests(map);
-    let compiled = checker.sigma();
+    let matcher = checker.matcher(map, severity.is_some());
 
-    match (title, severity, compiled) {
-        (Some(title), Some(severity), Some((compiled, sigma))) if checker.problems.is_empty() => {
-            Ok(LoadedRule {
+    match (title, severity, matcher) {
+        (Some(title), Some(severity), Some(matcher)) if checker.problems.is_empty() => {
+            let filter_pattern = match &matcher {
+                Matcher::Pattern(pattern) => Some(pattern.source().to_owned()),
+                Matcher::Sigma { .. } => None,
+            };
+            Ok(Loaded::Rule(Box::new(LoadedRule {
                 rule: Rule {
                     name,
                     id: string_at(map, "id").map(str::to_owned),
@@ -381,11 +519,12 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<LoadedRule, Vec<Rule
                     references: string_list(map, "references"),
                     author: string_at(map, "author").map(str::to_owned),
                     path: source.path.clone(),
+                    filter_pattern,
+                    exempt_from: string_list(map, "exempt_from"),
                     tests,
                 },
-                compiled,
-                sigma,
-            })
+                matcher,
+            })))
         }
         _ => Err(checker.problems),
     }
@@ -396,7 +535,7 @@ pub(super) fn duplicate_problems(loaded: &[LoadedRule]) -> Vec<RuleProblem> {
     let mut problems = Vec::new();
     let mut seen_names: HashMap<&str, &Rule> = HashMap::new();
     let mut seen_ids: HashMap<&str, &Rule> = HashMap::new();
-    for LoadedRule { rule, .. } in loaded {
+    for rule in loaded.iter().map(|loaded| &loaded.rule) {
         if let Some(first) = seen_names.insert(&rule.name, rule) {
             problems.push(duplicate(rule, "name", &rule.name, first));
         }
@@ -409,14 +548,15 @@ pub(super) fn duplicate_problems(loaded: &[LoadedRule]) -> Vec<RuleProblem> {
     problems
 }
 
-fn duplicate(rule: &Rule, key: &str, value: &str, first: &Rule) -> RuleProblem {
+fn duplicate(rule: &Rule, key: &'static str, value: &str, first: &Rule) -> RuleProblem {
     RuleProblem {
         path: rule.path.clone(),
         line: 1,
-        reason: format!(
-            "duplicate rule {key} {value:?} (also used by {})",
-            first.path
-        ),
+        kind: ProblemKind::Duplicate {
+            key,
+            value: value.to_owned(),
+            first: first.path.clone(),
+        },
     }
 }
 
@@ -432,12 +572,9 @@ pub(super) fn locate_duplicates(problems: &mut [RuleProblem], sources: &[RuleSou
             continue;
         };
         let lines = Lines { text: &source.text };
-        let key = if problem.reason.starts_with("duplicate rule id") {
-            "id"
-        } else {
-            "name"
-        };
-        if let Some(line) = lines.top_key(key) {
+        if let ProblemKind::Duplicate { key, .. } = problem.kind
+            && let Some(line) = lines.top_key(key)
+        {
             problem.line = line;
         }
     }

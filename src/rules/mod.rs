@@ -1,12 +1,16 @@
-//! Rules: compiles Sigma rule files into one [`RuleSet`] and matches records against it.
+//! Rules: compiles rule files into one [`RuleSet`] and matches records against it.
 //!
 //! This module is the only place that knows rsigma exists. It owns the rule file format
-//! (a Sigma rule plus trailwatch's `name`, `runbook` and `tests` keys), the load-time
-//! checks that report every problem in every file at once as `path:line: reason`, the
-//! built-in rules compiled into the binary, and the inline tests. Compiling happens once;
-//! matching a record never re-reads YAML.
+//! (a Sigma rule, or a CloudWatch Logs `filter_pattern`, plus trailwatch's `name`,
+//! `runbook`, `tests` and `exempt_from` keys), exclusions (Sigma filter rules, see
+//! [`exclusion`]), the load-time checks that report every problem in every file at once
+//! as `path:line: reason` with a typed [`ProblemKind`], the built-in rules compiled into
+//! the binary, and the inline tests. Compiling happens once; matching a record never
+//! re-reads YAML.
 
 mod builtin;
+mod exclusion;
+pub mod filter_pattern;
 mod load;
 mod prefilter;
 mod selftest;
@@ -126,6 +130,10 @@ pub struct Rule {
     pub author: Option<String>,
     /// The file the rule came from.
     pub path: String,
+    /// The CloudWatch Logs filter pattern, for rules written as one (`None` for Sigma).
+    pub filter_pattern: Option<String>,
+    /// Exclusions (by name) that do not apply to this rule.
+    pub exempt_from: Vec<String>,
     /// Inline tests.
     pub tests: Vec<InlineTest>,
 }
@@ -146,9 +154,107 @@ impl Rule {
             references: Vec::new(),
             author: None,
             path: format!("rules/{name}.yml"),
+            filter_pattern: None,
+            exempt_from: Vec::new(),
             tests: Vec::new(),
         }
     }
+}
+
+/// What is wrong in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProblemKind {
+    /// The file is not valid YAML.
+    #[error("YAML syntax: {0}")]
+    YamlSyntax(String),
+    /// The document is not a mapping.
+    #[error("a rule file must be a YAML mapping (a Sigma rule)")]
+    NotAMapping,
+    /// A required key is missing.
+    #[error("missing `{0}`")]
+    MissingKey(&'static str),
+    /// No `level`.
+    #[error("missing `level` (informational, low, medium, high or critical)")]
+    MissingLevel,
+    /// A `level` that is not a Sigma level.
+    #[error("unknown level {0} (expected informational, low, medium, high or critical)")]
+    UnknownLevel(String),
+    /// No `logsource`.
+    #[error("missing `logsource` (expected product: aws, service: cloudtrail)")]
+    MissingLogsource,
+    /// A `logsource` for other logs.
+    #[error(
+        "logsource is product: {product}, service: {service}; trailwatch evaluates product: aws, service: cloudtrail"
+    )]
+    WrongLogsource {
+        /// The file's product.
+        product: String,
+        /// The file's service.
+        service: String,
+    },
+    /// A name that cannot be a metric dimension or SNS attribute.
+    #[error(
+        "rule name {0:?} must be 1-128 characters of letters, digits, '-', '_' or '.' (set `name:` or rename the file)"
+    )]
+    BadName(String),
+    /// A malformed inline test.
+    #[error("{0}")]
+    BadInlineTest(String),
+    /// Neither `detection` nor `filter_pattern`.
+    #[error(
+        "missing `detection` (a Sigma rule) or `filter_pattern` (a CloudWatch Logs filter pattern)"
+    )]
+    NoDetection,
+    /// Both `detection` and `filter_pattern`.
+    #[error("a rule has `detection` or `filter_pattern`, not both")]
+    DetectionAndFilterPattern,
+    /// A filter pattern that does not parse.
+    #[error("filter_pattern: {0}")]
+    BadFilterPattern(String),
+    /// The old Sigma aggregation syntax.
+    #[error(
+        "unsupported: aggregation in condition `{condition}` (the old `| count() by ...` syntax); write it as a Sigma correlation rule"
+    )]
+    UnsupportedAggregation {
+        /// The condition.
+        condition: String,
+    },
+    /// A field modifier Sigma does not define.
+    #[error("unknown modifier `{modifier}` in `{field}`")]
+    BadModifier {
+        /// The detection key.
+        field: String,
+        /// The modifier.
+        modifier: String,
+    },
+    /// A problem rsigma found in the Sigma part, in its words.
+    #[error("{0}")]
+    Sigma(String),
+    /// Not exactly one detection rule in the file.
+    #[error(
+        "expected one detection rule per file, found {rules} rule(s), {correlations} correlation(s), {filters} filter(s)"
+    )]
+    NotOneRule {
+        /// Rules found.
+        rules: usize,
+        /// Correlations found.
+        correlations: usize,
+        /// Filters found.
+        filters: usize,
+    },
+    /// A malformed exclusion (Sigma filter) file.
+    #[error("exclusion: {0}")]
+    BadExclusion(String),
+    /// A name or id used by two files.
+    #[error("duplicate rule {key} {value:?} (also used by {first})")]
+    Duplicate {
+        /// `name` or `id`.
+        key: &'static str,
+        /// The duplicated value.
+        value: String,
+        /// The file that used it first.
+        first: String,
+    },
 }
 
 /// One problem in one rule file.
@@ -159,13 +265,48 @@ pub struct RuleProblem {
     /// The 1-based line the problem is on (best effort for rsigma's own errors).
     pub line: usize,
     /// What is wrong.
-    pub reason: String,
+    pub kind: ProblemKind,
 }
 
 impl fmt::Display for RuleProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.path, self.line, self.reason)
+        write!(f, "{}:{}: {}", self.path, self.line, self.kind)
     }
+}
+
+/// Something in a rule set that works but deserves attention (`rules lint` prints these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleWarning {
+    /// The file.
+    pub path: String,
+    /// The line.
+    pub line: usize,
+    /// What to look at.
+    pub message: String,
+}
+
+impl fmt::Display for RuleWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: warning: {}", self.path, self.line, self.message)
+    }
+}
+
+/// A match an exclusion dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Suppression<'a> {
+    /// The rule that matched.
+    pub rule: &'a Rule,
+    /// The exclusion that dropped the match.
+    pub exclusion: &'a str,
+}
+
+/// What the rules say about one record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict<'a> {
+    /// Rules whose match stands, in load order.
+    pub matched: Vec<&'a Rule>,
+    /// Matches an exclusion dropped.
+    pub suppressed: Vec<Suppression<'a>>,
 }
 
 /// Every problem found while loading a rule set; no rule set is built when any exists.
@@ -180,26 +321,42 @@ const INDEX_ATTRIBUTE: &str = "trailwatch_rule_index";
 pub struct RuleSet {
     rules: Vec<Rule>,
     engine: Engine,
+    /// Filter-pattern rules: (index into `rules`, pattern).
+    patterns: Vec<(usize, filter_pattern::FilterPattern)>,
+    exclusions: Vec<exclusion::Exclusion>,
     name_filter: prefilter::EventNameFilter,
+    warnings: Vec<RuleWarning>,
 }
 
 impl fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuleSet")
             .field("rules", &self.rules.len())
+            .field("exclusions", &self.exclusions.len())
             .finish()
     }
 }
 
 impl RuleSet {
     /// Compiles rule files; any problem in any file fails the whole set, and every
-    /// problem is reported.
+    /// problem is reported. Exclusions expire against today's date (UTC).
     pub fn compile(sources: &[RuleSource]) -> Result<RuleSet, RuleLoadError> {
+        RuleSet::compile_on(sources, time::OffsetDateTime::now_utc().date())
+    }
+
+    /// [`RuleSet::compile`] as of `today`: an exclusion whose `expires` is on or
+    /// before `today` no longer applies (and is reported as a warning).
+    pub fn compile_on(sources: &[RuleSource], today: time::Date) -> Result<RuleSet, RuleLoadError> {
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
+        let mut loaded_exclusions = Vec::new();
         for source in sources {
             match load::load_rule_file(source) {
-                Ok(rule) => loaded.push(rule),
+                Ok(load::Loaded::Rule(rule)) => loaded.push(*rule),
+                Ok(load::Loaded::Exclusion(mut exclusion)) => {
+                    exclusion.path.clone_from(&source.path);
+                    loaded_exclusions.push(*exclusion);
+                }
                 Err(mut file_problems) => problems.append(&mut file_problems),
             }
         }
@@ -210,21 +367,82 @@ impl RuleSet {
             return Err(RuleLoadError(problems));
         }
 
-        let name_filter = prefilter::EventNameFilter::for_rules(loaded.iter().map(|l| &l.sigma));
+        let name_filter =
+            prefilter::EventNameFilter::from_rule_names(loaded.iter().map(|l| match &l.matcher {
+                load::Matcher::Sigma { sigma, .. } => prefilter::sigma_rule_names(sigma),
+                load::Matcher::Pattern(pattern) => pattern.required_event_names(),
+            }));
         let mut compiled_rules = Vec::with_capacity(loaded.len());
+        let mut patterns = Vec::new();
         let mut rules = Vec::with_capacity(loaded.len());
-        for (index, mut loaded_rule) in loaded.into_iter().enumerate() {
-            load::tag_with_index(&mut loaded_rule.compiled, INDEX_ATTRIBUTE, index);
-            compiled_rules.push(loaded_rule.compiled);
+        for (index, loaded_rule) in loaded.into_iter().enumerate() {
+            match loaded_rule.matcher {
+                load::Matcher::Sigma { mut compiled, .. } => {
+                    load::tag_with_index(&mut compiled, INDEX_ATTRIBUTE, index);
+                    compiled_rules.push(*compiled);
+                }
+                load::Matcher::Pattern(pattern) => patterns.push((index, pattern)),
+            }
             rules.push(loaded_rule.rule);
+        }
+        let mut warnings = Vec::new();
+        let known: Vec<&str> = loaded_exclusions.iter().map(|e| e.name.as_str()).collect();
+        for rule in &rules {
+            for name in rule
+                .exempt_from
+                .iter()
+                .filter(|n| !known.contains(&n.as_str()))
+            {
+                warnings.push(RuleWarning {
+                    path: rule.path.clone(),
+                    line: 1,
+                    message: format!("exempt_from names {name:?}, which no loaded exclusion has"),
+                });
+            }
+        }
+        let mut exclusions = Vec::new();
+        for loaded_exclusion in loaded_exclusions {
+            let (path, line, name) = (
+                loaded_exclusion.path.clone(),
+                loaded_exclusion.line,
+                loaded_exclusion.name.clone(),
+            );
+            let expires = loaded_exclusion.expires;
+            match exclusion::Exclusion::resolve(loaded_exclusion, &rules, today) {
+                Some(resolved) => exclusions.push(resolved),
+                None => warnings.push(RuleWarning {
+                    path,
+                    line,
+                    message: format!(
+                        "exclusion {name:?} expired on {} and no longer applies: renew or delete it",
+                        expires.map_or_else(String::new, |d| d.to_string())
+                    ),
+                }),
+            }
         }
         let mut engine = Engine::new();
         engine.extend_compiled_rules(compiled_rules);
         Ok(RuleSet {
             rules,
             engine,
+            patterns,
+            exclusions,
             name_filter,
+            warnings,
         })
+    }
+
+    /// The exclusions in force: (name, reason).
+    pub fn exclusions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.exclusions
+            .iter()
+            .map(|e| (e.name.as_str(), e.reason.as_str()))
+    }
+
+    /// Problems that do not stop the set from working (expired exclusions,
+    /// exemptions from exclusions that do not exist).
+    pub fn warnings(&self) -> &[RuleWarning] {
+        &self.warnings
     }
 
     /// Compiles the built-in rules that ship inside the binary, for matching: their
@@ -259,8 +477,14 @@ impl RuleSet {
         self.name_filter.is_selective()
     }
 
-    /// The rules that match a CloudTrail record, in load order.
+    /// The rules that match a CloudTrail record, in load order (exclusions applied).
     pub fn matching(&self, record: &Value) -> Vec<&Rule> {
+        self.evaluate(record).matched
+    }
+
+    /// Every rule's verdict on a CloudTrail record: the matches that stand and those an
+    /// exclusion dropped.
+    pub fn evaluate(&self, record: &Value) -> Verdict<'_> {
         let view = view::RecordView::new(record);
         let mut indices: Vec<usize> = self
             .engine
@@ -270,12 +494,28 @@ impl RuleSet {
             .filter_map(Value::as_u64)
             .map(|index| index as usize)
             .collect();
+        indices.extend(
+            self.patterns
+                .iter()
+                .filter(|(_, pattern)| pattern.matches(record))
+                .map(|(index, _)| *index),
+        );
         indices.sort_unstable();
         indices.dedup();
-        indices
-            .into_iter()
-            .filter_map(|i| self.rules.get(i))
-            .collect()
+        let mut verdict = Verdict::default();
+        for index in indices {
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
+            match self.exclusions.iter().find(|e| e.drops(index, &view)) {
+                Some(exclusion) => verdict.suppressed.push(Suppression {
+                    rule,
+                    exclusion: &exclusion.name,
+                }),
+                None => verdict.matched.push(rule),
+            }
+        }
+        verdict
     }
 
     /// Runs every rule's inline tests through the same matcher that production uses.

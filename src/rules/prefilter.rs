@@ -101,6 +101,15 @@ fn condition_names(condition: &ConditionExpr, named: &HashMap<String, Detection>
     }
 }
 
+/// The lowercased `eventName` literals a Sigma rule needs, or `None` when it can match
+/// any event name.
+pub(crate) fn sigma_rule_names(rule: &SigmaRule) -> Option<Vec<String>> {
+    match rule_names(rule) {
+        Names::Any => None,
+        Names::Only(names) => Some(names.into_iter().collect()),
+    }
+}
+
 fn rule_names(rule: &SigmaRule) -> Names {
     let detection = &rule.detection;
     detection
@@ -120,10 +129,17 @@ pub(crate) struct EventNameFilter {
 
 impl EventNameFilter {
     /// Builds the filter for a set of rules.
-    pub(crate) fn for_rules<'a>(rules: impl IntoIterator<Item = &'a SigmaRule>) -> EventNameFilter {
+    /// A filter from each rule's needed event names (`None`: any name); names are
+    /// compared case-insensitively.
+    pub(crate) fn from_rule_names(
+        rules: impl IntoIterator<Item = Option<Vec<String>>>,
+    ) -> EventNameFilter {
         let mut all = Names::Only(BTreeSet::new());
-        for rule in rules {
-            all = all.or(rule_names(rule));
+        for names in rules {
+            all = all.or(match names {
+                None => Names::Any,
+                Some(names) => Names::Only(names.iter().map(|n| n.to_lowercase()).collect()),
+            });
         }
         EventNameFilter {
             names: match all {
@@ -166,7 +182,7 @@ mod tests {
         );
         let collection = rsigma_parser::parse_sigma_yaml(&yaml).unwrap();
         assert!(collection.errors.is_empty(), "{:?}", collection.errors);
-        EventNameFilter::for_rules(&collection.rules)
+        EventNameFilter::from_rule_names(collection.rules.iter().map(sigma_rule_names))
     }
 
     #[test]

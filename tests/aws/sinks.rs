@@ -236,6 +236,7 @@ async fn metrics_are_readable_with_list_metrics_and_statistics() {
             "Matches[Rule=console-login-without-mfa]",
             "Matches[Severity=high]",
             "PublishFailures[]",
+            "Suppressed[]",
         ]
     );
     let by_rule = vec![

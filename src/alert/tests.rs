@@ -17,6 +17,8 @@ fn rule() -> Rule {
         references: vec![],
         author: None,
         path: "rules/console-login-without-mfa.yml".into(),
+        filter_pattern: None,
+        exempt_from: vec![],
         tests: vec![],
     }
 }

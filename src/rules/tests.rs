@@ -224,7 +224,7 @@ fn contains_on_an_object_field_matches_its_json_text() {
 #[test]
 fn builtin_rules_load_and_their_inline_tests_pass() {
     let set = RuleSet::compile(&builtin_sources()).unwrap_or_else(|err| panic!("{err}"));
-    assert!(set.len() >= 3);
+    assert!(set.len() >= 60, "the pack has {} rules", set.len());
     for rule in set.rules() {
         let matches = rule
             .tests
@@ -233,8 +233,8 @@ fn builtin_rules_load_and_their_inline_tests_pass() {
             .count();
         let misses = rule.tests.len() - matches;
         assert!(
-            matches >= 3 && misses >= 3,
-            "{} needs ≥3 match and ≥3 no_match tests",
+            matches >= 2 && misses >= 2,
+            "{} needs ≥2 match and ≥2 no_match tests",
             rule.name
         );
     }

@@ -263,10 +263,21 @@ pub fn trailwatch<S: AsRef<OsStr>>(args: &[S]) -> Run {
     trailwatch_stdin(args, &[])
 }
 
-/// Runs `trailwatch ARGS...` with `stdin` on standard input.
+/// The rules the CLI tests scan with: the three core rules, fixed in
+/// `tests/fixtures/rules/`, so tests of input formats and output do not change each
+/// time the built-in pack grows (the pack is tested by its inline tests, the corpus
+/// tests and `builtin_pack_*` tests, which pass `--rules` themselves or use none).
+pub const CORE_RULES: &str = "tests/fixtures/rules";
+
+/// Runs `trailwatch ARGS...` with `stdin` on standard input; a `scan` without
+/// `--rules` scans with [`CORE_RULES`] (pass `--rules rules` for the built-in pack).
 pub fn trailwatch_stdin<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Run {
+    let mut args: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    if args.first().is_some_and(|a| a == "scan") && !args.iter().any(|a| a == "--rules") {
+        args.splice(1..1, ["--rules".into(), CORE_RULES.into()]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-        .args(args)
+        .args(&args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
         .env_remove("RUST_BACKTRACE")

@@ -8,12 +8,26 @@ use trailwatch::ingest::{
 };
 use trailwatch::pipeline::{self, Outcome};
 use trailwatch::record::RecordError;
-use trailwatch::rules::{RuleSet, Severity};
+use trailwatch::rules::{RuleSet, RuleSource, Severity};
 
 use crate::common::*;
 
+/// The three core rules of `tests/fixtures/rules` (the built-in pack grows; these
+/// tests are about the library's behaviour, not the pack's content).
 fn builtin() -> RuleSet {
-    RuleSet::builtin().expect("the built-in rules load")
+    let dir = repo_root().join(CORE_RULES);
+    let mut sources: Vec<RuleSource> = std::fs::read_dir(&dir)
+        .expect("core rules")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            RuleSource {
+                path: path.display().to_string(),
+                text: std::fs::read_to_string(&path).expect("rule text"),
+            }
+        })
+        .collect();
+    sources.sort_by(|a, b| a.path.cmp(&b.path));
+    RuleSet::compile(&sources).expect("the core rules load")
 }
 
 /// Decodes an encoded payload and runs it through the built-in rules.
@@ -39,17 +53,28 @@ fn console_link(region: &str, event_id: &str) -> String {
 }
 
 #[test]
-fn builtin_rules_are_the_three_shipped_rules() {
-    let rules = builtin();
-    let mut names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
-    names.sort_unstable();
+fn builtin_pack_holds_the_core_rules_and_every_cis_control() {
+    let rules = RuleSet::builtin().expect("the built-in pack loads");
+    assert!(rules.len() >= 60, "{} rules", rules.len());
+    let names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
+    for core in [
+        "cloudtrail-change-failed",
+        "cloudtrail-logging-changed",
+        "console-login-without-mfa",
+    ] {
+        assert!(names.contains(&core), "{core} missing");
+    }
+    for control in 1..=14 {
+        let tag = format!("cis.3.{control}");
+        let pattern_rule = rules
+            .rules()
+            .iter()
+            .find(|r| r.filter_pattern.is_some() && r.tags.contains(&tag));
+        assert!(pattern_rule.is_some(), "no filter-pattern rule tagged {tag}");
+    }
     assert_eq!(
-        names,
-        [
-            "cloudtrail-change-failed",
-            "cloudtrail-logging-changed",
-            "console-login-without-mfa"
-        ]
+        rules.exclusions().map(|(name, _)| name).collect::<Vec<_>>(),
+        ["aws-service-callers"]
     );
 }
 

@@ -109,11 +109,24 @@ fn library_reads_the_sample_like_the_cli() {
     assert_eq!(batch.format, Some(InputFormat::SubscriptionPayload));
     assert_eq!(batch.records.len(), 7);
     assert!(matches!(batch.records[5].id, RecordId::LogEvent(_)));
+    // The whole built-in pack, in the library and in the CLI (as the README's first
+    // command runs it): the same alerts, the core rules' among them.
     let rules = trailwatch::rules::RuleSet::builtin().expect("built-in rules");
     let outcome = trailwatch::pipeline::run(&rules, batch);
     let names: Vec<&str> = outcome.alerts.iter().map(|a| a.rule.as_str()).collect();
-    assert_eq!(names, EXPECTED_RULES);
+    for core in EXPECTED_RULES {
+        assert!(names.contains(&core.as_ref()), "{core} missing from {names:?}");
+    }
     assert_eq!((outcome.events_processed, outcome.events_skipped()), (6, 1));
+    let cli = trailwatch(&args(&[
+        &"scan",
+        &"--rules",
+        &"rules",
+        &"--format",
+        &"json",
+        &sample_path(),
+    ]));
+    assert_eq!(cli.json_alert_rules(), names);
 }
 
 #[test]

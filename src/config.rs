@@ -27,6 +27,9 @@ pub struct Config {
     pub metrics_mode: MetricsMode,
     /// `MAX_BATCH_BYTES`: bound on a batch's decompressed size (default 64 MiB).
     pub limits: DecodeLimits,
+    /// `RULES_DIR`: load the rules from this directory at cold start (a Lambda layer
+    /// built from `rules/` puts them in `/opt`) instead of the built-in ones.
+    pub rules_dir: Option<String>,
 }
 
 /// A configuration variable that is missing or invalid.
@@ -116,6 +119,7 @@ impl Config {
             metrics_namespace,
             metrics_mode,
             limits,
+            rules_dir: set("RULES_DIR").filter(|dir| !dir.is_empty()),
         })
     }
 }

@@ -7,7 +7,8 @@
 //! happened, and [`delivery`] is the transport-neutral seam (sink traits and the
 //! per-alert accounting) between them and whatever publishes.
 //!
-//! Those modules never print, never exit and never read the environment or files. With
+//! Those modules never print, never exit and never read the environment or files (but
+//! for [`rules::read_rule_dir`], which both binaries use to load rules from disk). With
 //! the `lambda` feature the crate also has the function's parts: [`config`] (parsed
 //! from an environment lookup the binary passes in), [`handler`] (one invocation, which
 //! logs through `tracing`) and [`aws`] (the only code that talks to AWS). The

@@ -15,6 +15,25 @@ use trailwatch::handler::{InvocationError, handle_event};
 use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
 
+/// The rules of `RULES_DIR` (e.g. a layer in `/opt`), or the built-in ones. Any
+/// problem in any file fails the init with every problem listed: never a half-loaded set.
+fn load_rules(config: &Config) -> Result<RuleSet, String> {
+    let Some(dir) = &config.rules_dir else {
+        return RuleSet::builtin().map_err(|err| format!("built-in rules do not compile: {err}"));
+    };
+    let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
+        .map_err(|err| format!("cannot read the rules in RULES_DIR={dir}: {err}"))?;
+    if sources.is_empty() {
+        return Err(format!("RULES_DIR={dir} holds no .yml rule files"));
+    }
+    let rules = RuleSet::compile(&sources)
+        .map_err(|err| format!("rules in RULES_DIR={dir} do not load, so none are used: {err}"))?;
+    for warning in rules.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Ok(rules)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
@@ -23,8 +42,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!("invalid configuration: {err}");
         err
     })?;
-    let rules = RuleSet::builtin().map_err(|err| {
-        tracing::error!("built-in rules do not compile: {err}");
+    let rules = load_rules(&config).map_err(|err| {
+        tracing::error!("{err}");
         err
     })?;
     let sdk_config = aws::load_sdk_config().await;

@@ -7,7 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -129,48 +129,16 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Every `.yml`/`.yaml` file under `path` (or `path` itself), sorted.
-fn rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_file() {
-        out.push(path.to_owned());
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(path)
-        .with_context(|| format!("cannot read rule directory {}", path.display()))?;
-    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    children.sort();
-    for child in children {
-        if child.is_dir() {
-            rule_files(&child, out)?;
-        } else if matches!(
-            child.extension().and_then(|e| e.to_str()),
-            Some("yml" | "yaml")
-        ) {
-            out.push(child);
-        }
-    }
-    Ok(())
-}
 
 fn load_sources(dirs: &[PathBuf]) -> Result<Vec<RuleSource>> {
     if dirs.is_empty() {
         return Ok(trailwatch::rules::builtin_sources());
     }
-    let mut files = Vec::new();
+    let mut sources = Vec::new();
     for dir in dirs {
-        rule_files(dir, &mut files)?;
+        sources.extend(trailwatch::rules::read_rule_dir(dir)?);
     }
-    files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read rule file {}", path.display()))?;
-            Ok(RuleSource {
-                path: path.display().to_string(),
-                text,
-            })
-        })
-        .collect()
+    Ok(sources)
 }
 
 fn load_rules(dirs: &[PathBuf]) -> Result<RuleSet> {

@@ -65,6 +65,7 @@ fn config(topic: &str) -> Config {
         metrics_namespace: "Trailwatch".into(),
         metrics_mode: MetricsMode::Api,
         limits: DecodeLimits::default(),
+        rules_dir: None,
     }
 }
 

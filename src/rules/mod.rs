@@ -22,7 +22,7 @@ use rsigma_eval::Engine;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use builtin::builtin_sources;
+pub use builtin::{builtin_sources, read_rule_dir};
 pub use selftest::{InlineTestFailure, InlineTestReport};
 
 /// How bad a match is: the Sigma `level`.

@@ -319,3 +319,42 @@ fn lambda_init_fails_with_a_message_that_names_the_missing_setting() {
     let all = text(&output.stdout) + &text(&output.stderr);
     assert!(all.contains("METRICS_MODE=\"statsd\" is invalid"), "{all}");
 }
+
+#[test]
+fn lambda_loads_rules_as_data_and_a_bad_rule_fails_the_init_with_every_problem() {
+    let dir = std::env::temp_dir().join(unique_name("trailwatch-rules"));
+    std::fs::create_dir_all(&dir).expect("rules dir");
+    let core = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules");
+    for entry in std::fs::read_dir(&core).expect("core rules") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+    }
+    let run = |dir: &PathBuf| {
+        let output = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"))
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")
+            .env("METRICS_MODE", "emf")
+            .env("AWS_REGION", "us-east-1")
+            .env("RULES_DIR", dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run trailwatch-lambda");
+        text(&output.stdout) + &text(&output.stderr)
+    };
+    let good = run(&dir);
+    assert!(good.contains("trailwatch ready"), "{good}");
+    assert!(good.contains("rules=3"), "the layer's rules, not the built-in pack: {good}");
+
+    std::fs::write(
+        dir.join("broken.yml"),
+        "title: broken\nlogsource: {product: aws, service: cloudtrail}\nfilter_pattern: '{ $.eventName = }'\nlevel: urgent\n",
+    )
+    .expect("write a bad rule");
+    let bad = run(&dir);
+    assert!(!bad.contains("trailwatch ready"), "{bad}");
+    assert!(bad.contains("do not load, so none are used"), "{bad}");
+    assert!(bad.contains("broken.yml:4: unknown level"), "{bad}");
+    assert!(bad.contains("broken.yml:3: filter_pattern: column"), "{bad}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

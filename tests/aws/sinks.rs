@@ -268,6 +268,7 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
         metrics_namespace: namespace.clone(),
         metrics_mode: MetricsMode::Api,
         limits: DecodeLimits::default(),
+        rules_dir: None,
     };
     let event = subscription_event(&[
         fixture_event("console-login-iam-user-no-mfa.json").to_string(),

@@ -129,7 +129,6 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-
 fn load_sources(dirs: &[PathBuf]) -> Result<Vec<RuleSource>> {
     if dirs.is_empty() {
         return Ok(trailwatch::rules::builtin_sources());

@@ -57,7 +57,10 @@ fn collect_rule_files(
         return Ok(());
     }
     let entries = std::fs::read_dir(path).map_err(|err| {
-        std::io::Error::new(err.kind(), format!("cannot read rule directory {}: {err}", path.display()))
+        std::io::Error::new(
+            err.kind(),
+            format!("cannot read rule directory {}: {err}", path.display()),
+        )
     })?;
     let mut children: Vec<std::path::PathBuf> =
         entries.filter_map(|e| e.ok().map(|e| e.path())).collect();

@@ -344,7 +344,10 @@ fn lambda_loads_rules_as_data_and_a_bad_rule_fails_the_init_with_every_problem()
     };
     let good = run(&dir);
     assert!(good.contains("trailwatch ready"), "{good}");
-    assert!(good.contains("rules=3"), "the layer's rules, not the built-in pack: {good}");
+    assert!(
+        good.contains("rules=3"),
+        "the layer's rules, not the built-in pack: {good}"
+    );
 
     std::fs::write(
         dir.join("broken.yml"),
@@ -355,6 +358,9 @@ fn lambda_loads_rules_as_data_and_a_bad_rule_fails_the_init_with_every_problem()
     assert!(!bad.contains("trailwatch ready"), "{bad}");
     assert!(bad.contains("do not load, so none are used"), "{bad}");
     assert!(bad.contains("broken.yml:4: unknown level"), "{bad}");
-    assert!(bad.contains("broken.yml:3: filter_pattern: column"), "{bad}");
+    assert!(
+        bad.contains("broken.yml:3: filter_pattern: column"),
+        "{bad}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

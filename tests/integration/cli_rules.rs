@@ -54,7 +54,8 @@ fn repository_rules_dir_passes_its_inline_tests_too() {
     run.assert_code(0);
     let rules = trailwatch::rules::RuleSet::builtin().expect("pack").len();
     assert!(
-        run.stdout.contains(&format!(", 0 failed ({rules} rule(s))")),
+        run.stdout
+            .contains(&format!(", 0 failed ({rules} rule(s))")),
         "{run}"
     );
 }

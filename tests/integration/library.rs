@@ -70,7 +70,10 @@ fn builtin_pack_holds_the_core_rules_and_every_cis_control() {
             .rules()
             .iter()
             .find(|r| r.filter_pattern.is_some() && r.tags.contains(&tag));
-        assert!(pattern_rule.is_some(), "no filter-pattern rule tagged {tag}");
+        assert!(
+            pattern_rule.is_some(),
+            "no filter-pattern rule tagged {tag}"
+        );
     }
     assert_eq!(
         rules.exclusions().map(|(name, _)| name).collect::<Vec<_>>(),

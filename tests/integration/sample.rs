@@ -115,10 +115,7 @@ fn library_reads_the_sample_like_the_cli() {
     let outcome = trailwatch::pipeline::run(&rules, batch);
     let names: Vec<&str> = outcome.alerts.iter().map(|a| a.rule.as_str()).collect();
     for core in EXPECTED_RULES {
-        assert!(
-            names.contains(&core.as_ref()),
-            "{core} missing from {names:?}"
-        );
+        assert!(names.contains(&core), "{core} missing from {names:?}");
     }
     assert_eq!((outcome.events_processed, outcome.events_skipped()), (6, 1));
     let cli = trailwatch(&args(&[

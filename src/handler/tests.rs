@@ -59,6 +59,13 @@ impl MetricsSink for FakeMetrics {
     }
 }
 
+/// The three core rules of `tests/fixtures/rules` (the built-in pack grows; these tests
+/// are about invocation semantics).
+fn core_rules() -> RuleSet {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules");
+    RuleSet::compile(&crate::rules::read_rule_dir(&dir).unwrap()).unwrap()
+}
+
 fn config(topic: &str) -> Config {
     Config {
         alert_topic_arn: topic.into(),
@@ -119,7 +126,7 @@ fn point(metrics: &FakeMetrics, name: &str) -> f64 {
 
 #[tokio::test]
 async fn good_records_alert_and_bad_records_are_counted() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = envelope(&[stop_logging("e-1"), "not json".into(), stop_logging("e-2")]);
     let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
@@ -141,7 +148,7 @@ async fn good_records_alert_and_bad_records_are_counted() {
 
 #[tokio::test]
 async fn an_alert_the_sink_never_confirms_fails_the_invocation() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let sns = FakeSns {
         forget_event: Some("e-2"),
         ..FakeSns::default()
@@ -173,7 +180,7 @@ async fn an_alert_the_sink_never_confirms_fails_the_invocation() {
 
 #[tokio::test]
 async fn publish_failure_fails_the_invocation_and_is_counted() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let sns = FakeSns {
         fail_rule: Some("cloudtrail-logging-changed"),
         ..FakeSns::default()
@@ -200,7 +207,7 @@ async fn publish_failure_fails_the_invocation_and_is_counted() {
 
 #[tokio::test]
 async fn metrics_failure_does_not_fail_the_invocation() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let sns = FakeSns::default();
     let metrics = FakeMetrics {
         fail: true,
@@ -219,7 +226,7 @@ async fn metrics_failure_does_not_fail_the_invocation() {
 
 #[tokio::test]
 async fn control_message_publishes_nothing() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = SubscriptionBuilder::control_message().envelope();
     let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics)
@@ -232,7 +239,7 @@ async fn control_message_publishes_nothing() {
 
 #[tokio::test]
 async fn undecodable_payload_fails_with_a_clear_error() {
-    let rules = RuleSet::builtin().unwrap();
+    let rules = core_rules();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = SubscriptionEnvelope {
         awslogs: AwsLogsData {

@@ -144,6 +144,17 @@ impl TopicWithQueue {
     }
 }
 
+/// The directory of the three core rules the AWS tests alert with.
+pub fn core_rules_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules")
+}
+
+/// The three core rules, compiled.
+pub fn core_rules() -> trailwatch::rules::RuleSet {
+    let sources = trailwatch::rules::read_rule_dir(&core_rules_dir()).expect("core rules");
+    trailwatch::rules::RuleSet::compile(&sources).expect("core rules compile")
+}
+
 /// A CloudTrail record from `tests/fixtures/events/`.
 pub fn fixture_event(name: &str) -> Value {
     let path = format!(

@@ -155,6 +155,11 @@ fn moto_env(moto: &str, topic_arn: &str, namespace: &str) -> Vec<(&'static str, 
     let var =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     vec![
+        // The rules as data, as the deployed function loads them from its layer.
+        (
+            "RULES_DIR",
+            crate::common::core_rules_dir().display().to_string(),
+        ),
         ("ALERT_TOPIC_ARN", topic_arn.to_owned()),
         ("METRICS_NAMESPACE", namespace.to_owned()),
         ("AWS_ENDPOINT_URL", moto.to_owned()),

@@ -13,15 +13,14 @@ use trailwatch::handler::handle_event;
 use trailwatch::ingest::{DecodeLimits, SubscriptionEnvelope};
 use trailwatch::metrics::{DeliveryCounts, metric_points};
 use trailwatch::pipeline::Outcome;
-use trailwatch::rules::RuleSet;
 
 use crate::common::{
-    attribute, fixture_event, moto_endpoint, sdk_config, sorted_attribute, subscription_event,
-    topic_with_queue, unique_name,
+    attribute, core_rules, fixture_event, moto_endpoint, sdk_config, sorted_attribute,
+    subscription_event, topic_with_queue, unique_name,
 };
 
 fn alerts_for(fixtures: &[&str]) -> Vec<Alert> {
-    let rules = RuleSet::builtin().expect("built-in rules");
+    let rules = core_rules();
     fixtures
         .iter()
         .flat_map(|name| {
@@ -278,7 +277,7 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
     ]);
     let envelope: SubscriptionEnvelope = serde_json::from_value(event).unwrap();
     let summary = handle_event(
-        &RuleSet::builtin().unwrap(),
+        &core_rules(),
         &config,
         &envelope,
         &SnsPublisher::from_conf(&sdk, &config.alert_topic_arn),

@@ -295,6 +295,19 @@ impl<'a> FileChecker<'a> {
             _ => Vec::new(),
         };
         let mut found = false;
+        if let Some(timeframe) = detection.get("timeframe") {
+            let line = self
+                .lines
+                .find_from(self.key_line("detection"), "timeframe")
+                .unwrap_or(1);
+            self.problem(
+                line,
+                ProblemKind::UnsupportedAggregation {
+                    construct: format!("timeframe: {}", yaml_inline(timeframe)),
+                },
+            );
+            found = true;
+        }
         for condition in conditions.into_iter().filter(|c| c.contains('|')) {
             let line = self
                 .lines
@@ -303,7 +316,7 @@ impl<'a> FileChecker<'a> {
             self.problem(
                 line,
                 ProblemKind::UnsupportedAggregation {
-                    condition: condition.to_owned(),
+                    construct: condition.to_owned(),
                 },
             );
             found = true;

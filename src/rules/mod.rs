@@ -213,11 +213,11 @@ pub enum ProblemKind {
     BadFilterPattern(String),
     /// The old Sigma aggregation syntax.
     #[error(
-        "unsupported: aggregation in condition `{condition}` (the old `| count() by ...` syntax); write it as a Sigma correlation rule"
+        "unsupported: aggregation `{construct}` (the old Sigma `| count() by ...`, `| near` and `timeframe` syntax); write it as a Sigma correlation rule"
     )]
     UnsupportedAggregation {
-        /// The condition.
-        condition: String,
+        /// The construct: the condition with its pipe, or the `timeframe` key.
+        construct: String,
     },
     /// A field modifier Sigma does not define.
     #[error("unknown modifier `{modifier}` in `{field}`")]
@@ -242,6 +242,12 @@ pub enum ProblemKind {
         /// Filters found.
         filters: usize,
     },
+    /// A rule no single event can match (e.g. two selections that need different
+    /// `eventName`s: a sequence of events, which is a correlation, not a rule).
+    #[error(
+        "this rule can never match a single event: its condition needs one event to have several different eventNames at once (a sequence of events is a Sigma correlation)"
+    )]
+    NeverMatches,
     /// A malformed exclusion (Sigma filter) file.
     #[error("exclusion: {0}")]
     BadExclusion(String),
@@ -358,6 +364,32 @@ impl RuleSet {
                     loaded_exclusions.push(*exclusion);
                 }
                 Err(mut file_problems) => problems.append(&mut file_problems),
+            }
+        }
+        let names: Vec<Option<Vec<String>>> = loaded
+            .iter()
+            .map(|l| match &l.matcher {
+                load::Matcher::Sigma { sigma, .. } => prefilter::sigma_rule_names(sigma),
+                load::Matcher::Pattern(pattern) => pattern.required_event_names(),
+            })
+            .collect();
+        for (rule, names) in loaded.iter().zip(&names) {
+            if names.as_ref().is_some_and(Vec::is_empty) {
+                let line = sources
+                    .iter()
+                    .find(|s| s.path == rule.rule.path)
+                    .and_then(|s| {
+                        s.text.lines().position(|l| {
+                            l.trim_start().starts_with("condition:")
+                                || l.starts_with("filter_pattern:")
+                        })
+                    })
+                    .map_or(1, |i| i + 1);
+                problems.push(RuleProblem {
+                    path: rule.rule.path.clone(),
+                    line,
+                    kind: ProblemKind::NeverMatches,
+                });
             }
         }
         let mut duplicates = load::duplicate_problems(&loaded);

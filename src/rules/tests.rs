@@ -272,3 +272,220 @@ fn runtime_builtin_rules_match_like_the_full_files_without_parsing_tests() {
         }
     }
 }
+
+const PATTERN_RULE: &str = r#"title: Trail stopped (metric filter)
+logsource: {product: aws, service: cloudtrail}
+filter_pattern: '{ ($.eventSource = cloudtrail.amazonaws.com) && ($.eventName = StopLogging) }'
+level: medium
+"#;
+
+const AWS_SERVICE_FILTER: &str = r#"title: AWS services
+name: aws-service-callers
+reason: AWS acting for the account
+logsource: {product: aws, service: cloudtrail}
+filter:
+  rules: any
+  service:
+    userIdentity.invokedBy|endswith: '.amazonaws.com'
+  condition: not service
+"#;
+
+fn stop_logging(invoked_by: Option<&str>) -> Value {
+    let mut record = json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
+                            "userIdentity": {"type": "AssumedRole"}});
+    if let Some(service) = invoked_by {
+        record["userIdentity"]["invokedBy"] = json!(service);
+    }
+    record
+}
+
+#[test]
+fn filter_pattern_rules_match_like_sigma_rules_and_feed_the_prefilter() {
+    let set = RuleSet::compile(&[source("rules/p.yml", PATTERN_RULE)]).unwrap();
+    let rule = &set.rules()[0];
+    assert_eq!(rule.name, "p");
+    assert!(
+        rule.filter_pattern
+            .as_deref()
+            .unwrap()
+            .contains("StopLogging")
+    );
+    assert_eq!(set.matching(&stop_logging(None)).len(), 1);
+    let start = json!({"eventName": "StartLogging", "eventSource": "cloudtrail.amazonaws.com"});
+    assert!(set.matching(&start).is_empty());
+    // The pattern's eventName is case-sensitive in CloudWatch; the prefilter only
+    // needs to keep what could match.
+    assert!(set.has_event_name_prefilter());
+    assert!(set.may_match_event_name("StopLogging"));
+    assert!(!set.may_match_event_name("DescribeTrails"));
+}
+
+#[test]
+fn a_bad_filter_pattern_names_its_line_and_column() {
+    assert_problem(
+        &PATTERN_RULE.replace("($.eventName = StopLogging)", "($.eventName = )"),
+        3,
+        "filter_pattern: column",
+    );
+}
+
+#[test]
+fn detection_and_filter_pattern_together_or_neither_are_problems() {
+    let both = format!("{PATTERN_RULE}detection:\n  sel: {{eventName: X}}\n  condition: sel\n");
+    let found = compile_one(&both).unwrap_err();
+    assert!(matches!(
+        found.0[0].kind,
+        ProblemKind::DetectionAndFilterPattern
+    ));
+    let neither = PATTERN_RULE.replace("filter_pattern:", "# filter_pattern:");
+    let found = compile_one(&neither).unwrap_err();
+    assert!(matches!(found.0[0].kind, ProblemKind::NoDetection));
+}
+
+#[test]
+fn the_old_aggregation_syntax_is_unsupported_by_name() {
+    let text = VALID.replace(
+        "condition: selection",
+        "condition: selection | count() by userIdentity.arn > 5",
+    );
+    let found = compile_one(&text).unwrap_err();
+    assert!(
+        found.0.iter().any(|p| matches!(
+            &p.kind,
+            ProblemKind::UnsupportedAggregation { construct } if construct.contains("count()")
+        )),
+        "{found}"
+    );
+    assert!(found.to_string().contains("unsupported: aggregation"));
+}
+
+#[test]
+fn problems_carry_typed_kinds() {
+    let found = compile_one(&VALID.replace("level: high", "level: severe")).unwrap_err();
+    assert_eq!(found.0.len(), 1, "only trailwatch's own report: {found}");
+    assert!(matches!(&found.0[0].kind, ProblemKind::UnknownLevel(level) if level == "\"severe\""));
+    let found = compile_one(&VALID.replacen(
+        "eventName: StopLogging",
+        "eventName|sounds_like: StopLogging",
+        1,
+    ))
+    .unwrap_err();
+    assert!(matches!(
+        &found.0[0].kind,
+        ProblemKind::BadModifier { modifier, .. } if modifier == "sounds_like"
+    ));
+}
+
+#[test]
+fn exclusions_drop_matches_as_suppressed_unless_a_rule_is_exempt() {
+    let exempt = VALID.replace(
+        "id: 11111111-2222-4333-8444-555555555555\n",
+        "exempt_from: [aws-service-callers]\n",
+    );
+    let set = RuleSet::compile(&[
+        source("rules/a.yml", VALID),
+        source("rules/b.yml", &exempt),
+        source("rules/filters/aws.yml", AWS_SERVICE_FILTER),
+    ])
+    .unwrap();
+    assert_eq!(
+        set.exclusions().collect::<Vec<_>>(),
+        [("aws-service-callers", "AWS acting for the account")]
+    );
+    let by_person = set.evaluate(&stop_logging(None));
+    assert_eq!(by_person.matched.len(), 2);
+    assert!(by_person.suppressed.is_empty());
+
+    let by_service = set.evaluate(&stop_logging(Some("cloudformation.amazonaws.com")));
+    let matched: Vec<&str> = by_service.matched.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(matched, ["b"], "the exempt rule still alerts");
+    assert_eq!(by_service.suppressed.len(), 1);
+    assert_eq!(by_service.suppressed[0].rule.name, "a");
+    assert_eq!(by_service.suppressed[0].exclusion, "aws-service-callers");
+}
+
+#[test]
+fn a_named_exclusion_applies_only_to_its_rules() {
+    let named = AWS_SERVICE_FILTER.replace("rules: any", "rules: [b]");
+    let other = VALID.replace(
+        "11111111-2222-4333-8444-555555555555",
+        "21111111-2222-4333-8444-555555555555",
+    );
+    let set = RuleSet::compile(&[
+        source("rules/a.yml", VALID),
+        source("rules/b.yml", &other),
+        source("rules/filters/aws.yml", &named),
+    ])
+    .unwrap();
+    let verdict = set.evaluate(&stop_logging(Some("config.amazonaws.com")));
+    let matched: Vec<&str> = verdict.matched.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(matched, ["a"]);
+    assert_eq!(verdict.suppressed.len(), 1);
+}
+
+#[test]
+fn an_expired_suppression_stops_applying_and_warns() {
+    let suppression = AWS_SERVICE_FILTER.replace(
+        "reason: AWS acting for the account",
+        "reason: migration window agreed with the platform team\nexpires: 2026-12-01",
+    );
+    let sources = [
+        source("rules/a.yml", VALID),
+        source("rules/filters/aws.yml", &suppression),
+    ];
+    let record = stop_logging(Some("cloudformation.amazonaws.com"));
+    let before = RuleSet::compile_on(&sources, time::macros::date!(2026 - 11 - 30)).unwrap();
+    assert!(before.matching(&record).is_empty());
+    assert!(before.warnings().is_empty());
+
+    let after = RuleSet::compile_on(&sources, time::macros::date!(2026 - 12 - 01)).unwrap();
+    assert_eq!(
+        after.matching(&record).len(),
+        1,
+        "expired: no longer applies"
+    );
+    assert_eq!(after.exclusions().count(), 0);
+    let warnings: Vec<String> = after.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains("expired on 2026-12-01"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn an_exclusion_without_a_reason_or_with_a_bad_date_is_a_problem() {
+    let text = AWS_SERVICE_FILTER.replace("reason: AWS acting for the account\n", "");
+    let found = RuleSet::compile(&[source("rules/filters/f.yml", &text)]).unwrap_err();
+    assert!(found.to_string().contains("missing `reason`"), "{found}");
+    let text = AWS_SERVICE_FILTER.replace("reason:", "expires: next week\nreason:");
+    let found = RuleSet::compile(&[source("rules/filters/f.yml", &text)]).unwrap_err();
+    assert!(
+        found
+            .to_string()
+            .contains("f.yml:3: exclusion: `expires` must be a date"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_rule_that_needs_two_event_names_at_once_never_matches_and_is_a_problem() {
+    let text = VALID.replace(
+        "  condition: selection",
+        "  other:\n    eventName: StartLogging\n  condition: selection and other",
+    );
+    let found = compile_one(&text).unwrap_err();
+    assert!(
+        found
+            .0
+            .iter()
+            .any(|p| p.kind == ProblemKind::NeverMatches && p.line == 12),
+        "{found}"
+    );
+    let pattern = PATTERN_RULE.replace(
+        "($.eventSource = cloudtrail.amazonaws.com)",
+        "($.eventName = StartLogging)",
+    );
+    let found = compile_one(&pattern).unwrap_err();
+    assert_eq!(found.0[0].kind, ProblemKind::NeverMatches);
+}

@@ -81,14 +81,7 @@ pub(crate) fn maybe_gunzip(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{Compression, write::GzEncoder};
-    use std::io::Write;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
+    use crate::ingest::gzip;
 
     fn limit(n: usize) -> DecodeLimits {
         DecodeLimits {

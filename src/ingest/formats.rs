@@ -230,31 +230,17 @@ fn split_json_lines(bytes: &[u8]) -> Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
-    use flate2::{Compression, write::GzEncoder};
-    use std::io::Write;
+    use crate::ingest::{SubscriptionBuilder, gzip};
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
-    fn subscription_json(message_type: &str, messages: &[&str]) -> String {
-        let events: Vec<_> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| serde_json::json!({"id": format!("id{i}"), "timestamp": 1, "message": m}))
-            .collect();
-        serde_json::json!({
-            "messageType": message_type, "owner": "111122223333",
-            "logGroup": "aws-cloudtrail-logs", "logStream": "111122223333_CloudTrail_us-east-1",
-            "subscriptionFilters": ["trailwatch"], "logEvents": events,
-        })
-        .to_string()
+    fn subscription_json(message_type: &'static str, messages: &[&str]) -> String {
+        SubscriptionBuilder::data_message()
+            .with_message_type(message_type)
+            .messages(messages.iter().copied())
+            .data_json()
     }
 
     fn envelope(json: &str) -> Vec<u8> {
+        use base64::Engine as _;
         let data = base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes()));
         serde_json::json!({"awslogs": {"data": data}})
             .to_string()
@@ -270,7 +256,10 @@ mod tests {
         let payload = envelope(&subscription_json("DATA_MESSAGE", &["{\"a\":1}", "x"]));
         let batch = parse_subscription_event(&payload, DecodeLimits::default()).unwrap();
         assert_eq!(texts(&batch), ["{\"a\":1}", "x"]);
-        assert_eq!(batch.records[1].id, RecordId::LogEvent("id1".into()));
+        assert_eq!(
+            batch.records[1].id,
+            RecordId::LogEvent(crate::ingest::log_event_id(1))
+        );
         assert!(!batch.control_message);
     }
 

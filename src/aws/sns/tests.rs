@@ -78,6 +78,14 @@ fn fake_sns(script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> F
         );
         http::Response::builder().status(200).body(xml).unwrap()
     });
+    FakeSns {
+        calls,
+        client: client(http),
+    }
+}
+
+/// An SNS client whose every request goes to `http`.
+fn client(http: aws_sdk_sns::config::SharedHttpClient) -> Client {
     let config = aws_sdk_sns::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -90,10 +98,7 @@ fn fake_sns(script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> F
         ))
         .http_client(http)
         .build();
-    FakeSns {
-        calls,
-        client: Client::from_conf(config),
-    }
+    Client::from_conf(config)
 }
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:alerts";
@@ -202,19 +207,7 @@ async fn a_request_error_fails_every_entry_of_that_request() {
             .body("<ErrorResponse><Error><Type>Sender</Type><Code>NotFound</Code><Message>Topic does not exist</Message></Error></ErrorResponse>")
             .unwrap()
     });
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(http)
-        .build();
-    let report = SnsPublisher::new(Client::from_conf(config), TOPIC)
+    let report = SnsPublisher::new(client(http), TOPIC)
         .publish(&alerts(12))
         .await;
     assert_eq!((report.published(), report.failed()), (0, 12));

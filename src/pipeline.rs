@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::alert::Alert;
 use crate::ingest::{Batch, SkipReason, Skipped};
-use crate::record::{event_name_of, parse_record};
-use crate::rules::RuleSet;
+use crate::record::parse_record;
+use crate::rules::{RuleSet, Screen};
 
 /// What running one or more batches produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,13 +63,10 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
         ..Outcome::default()
     };
     outcome.skipped.extend(batch.skipped);
-    let prefilter = rules.has_event_name_prefilter();
     for raw in batch.records {
         // Most records are calls no rule mentions: when the cheap read proves the
-        // record valid and its name unmatchable, count it without building it.
-        if prefilter
-            && event_name_of(&raw.text).is_some_and(|name| !rules.may_match_event_name(&name))
-        {
+        // record valid and unmatchable, count it without building it.
+        if rules.screen(&raw.text) == Screen::Skip {
             outcome.events_processed += 1;
             continue;
         }

@@ -7,6 +7,7 @@
 //! `eventSource` are refused.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,24 +49,95 @@ pub fn parse_record(text: &str) -> Result<Value, RecordError> {
     Ok(value)
 }
 
-/// The `eventName` of a CloudTrail record, read without building the record, when the
-/// text is a JSON object with string `eventName` and `eventSource` fields. `None` means
-/// "cannot tell cheaply" (not an object, a field missing or not a string, duplicate
-/// keys, bad JSON): the caller then parses fully and gets the precise reason.
-pub fn event_name_of(text: &str) -> Option<Cow<'_, str>> {
+/// The fields of a CloudTrail record the prefilter reads, taken without building the
+/// record: `eventName`, `userIdentity.type` and whether there is an `errorCode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHead<'a> {
+    /// `eventName`.
+    pub event_name: Cow<'a, str>,
+    /// `userIdentity.type`, when present and a string.
+    pub identity_type: Option<Cow<'a, str>>,
+    /// True when `errorCode` is present and not null.
+    pub has_error_code: bool,
+}
+
+/// Reads a record's [`RecordHead`] when the text is a JSON object with string
+/// `eventName` and `eventSource` fields. `None` means "cannot tell cheaply" (not an
+/// object, a field missing or not a string, duplicate keys, bad JSON): the caller then
+/// parses fully and gets the precise reason.
+pub fn record_head(text: &str) -> Option<RecordHead<'_>> {
+    #[derive(Deserialize)]
+    struct Identity<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+    }
     #[derive(Deserialize)]
     struct Head<'a> {
         #[serde(rename = "eventName", borrow)]
         event_name: Cow<'a, str>,
         #[serde(rename = "eventSource", borrow)]
         _event_source: Cow<'a, str>,
+        #[serde(rename = "userIdentity", borrow, default)]
+        user_identity: Option<Identity<'a>>,
+        #[serde(rename = "errorCode", default)]
+        error_code: Option<serde::de::IgnoredAny>,
     }
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    serde_json::from_str::<Head>(text)
-        .ok()
-        .map(|head| head.event_name)
+    let head: Head = serde_json::from_str(text).ok()?;
+    Some(RecordHead {
+        event_name: head.event_name,
+        identity_type: head.user_identity.and_then(|identity| identity.kind),
+        has_error_code: head.error_code.is_some(),
+    })
+}
+
+/// Parses only the top-level `keys` of a JSON object record (every other value is
+/// skipped without being built), or `None` when the text is not a JSON object. For
+/// rules the prefilter cannot gate: they read a few fields of every record, and
+/// building just those is far cheaper than the whole record.
+pub fn parse_projection(text: &str, keys: &HashSet<String>) -> Option<Value> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Deserialize)]
+    struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+    struct Projection<'k>(&'k HashSet<String>);
+
+    impl<'de> Visitor<'de> for Projection<'_> {
+        type Value = serde_json::Map<String, Value>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(Key(key)) = map.next_key()? {
+                if self.0.contains(key.as_ref()) {
+                    let value: Value = map.next_value()?;
+                    out.insert(key.into_owned(), value);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Projection<'_> {
+        type Value = serde_json::Map<String, Value>;
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let map = Projection(keys).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(Value::Object(map))
 }
 
 /// The facts about an event that an alert shows, read from its record.
@@ -202,8 +274,32 @@ mod tests {
     }
 
     #[test]
-    fn event_name_is_read_cheaply_only_from_valid_records() {
-        let name = |text: &str| event_name_of(text).map(Cow::into_owned);
+    fn a_projection_builds_only_the_keys_asked_for() {
+        let keys: HashSet<String> = ["userAgent", "userIdentity"].map(String::from).into();
+        let text = r#"{"eventName":"A","userAgent":"TruffleHog","userIdentity":{"arn":"x"},"requestParameters":{"big":[1,2,3]}}"#;
+        assert_eq!(
+            parse_projection(text, &keys),
+            Some(serde_json::json!({"userAgent": "TruffleHog", "userIdentity": {"arn": "x"}}))
+        );
+        assert_eq!(parse_projection("[1]", &keys), None);
+        assert_eq!(parse_projection(r#"{"a":1"#, &keys), None);
+    }
+
+    #[test]
+    fn the_head_is_read_cheaply_only_from_valid_records() {
+        let head = record_head(
+            r#"{"eventName":"GetObject","eventSource":"s","userIdentity":{"type":"Root","arn":"a"},"errorCode":"AccessDenied"}"#,
+        )
+        .unwrap();
+        assert_eq!(head.identity_type.as_deref(), Some("Root"));
+        assert!(head.has_error_code);
+        let head = record_head(
+            r#"{"eventName":"A","eventSource":"s","userIdentity":null,"errorCode":null}"#,
+        )
+        .unwrap();
+        assert_eq!((head.identity_type, head.has_error_code), (None, false));
+
+        let name = |text: &str| record_head(text).map(|head| head.event_name.into_owned());
         assert_eq!(
             name(r#"{"eventName":"StopLogging","eventSource":"s","x":{"y":[1]}}"#).as_deref(),
             Some("StopLogging")
@@ -218,6 +314,7 @@ mod tests {
             r#"{"eventName":1,"eventSource":"s"}"#,
             r#"{"eventName":"A","eventSource":"s""#,
             r#"{"eventName":"A","eventName":"B","eventSource":"s"}"#,
+            r#"{"eventName":"A","eventSource":"s","userIdentity":"odd"}"#,
             "not json",
         ] {
             assert_eq!(name(text), None, "{text}");

@@ -6,16 +6,22 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use trailwatch::alert::Alert;
 use trailwatch::ingest::{self, DecodeLimits, IngestError};
 use trailwatch::pipeline::{self, Outcome};
-use trailwatch::rules::{RuleLoadError, RuleSet, RuleSource, Severity};
+use trailwatch::rules::{
+    Expectation, InlineTest, InlineTestFailure, InlineTestReport, Rule, RuleLoadError, RuleSet,
+    RuleSource, Severity,
+};
 
 /// Real-time CloudTrail alerting: Sigma rules over CloudTrail events.
 #[derive(Parser)]
@@ -84,12 +90,29 @@ enum RulesCommand {
     Test {
         /// Rule directories or files (default: the built-in rules).
         dirs: Vec<PathBuf>,
+        /// Also write a JUnit XML report to FILE: one testsuite per rule, one testcase
+        /// per inline test ("rule-name: test name").
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// List the rules: name, level, title and file.
     List {
         #[command(flatten)]
         rules: RuleDirs,
+        /// Output format: a line per rule, a JSON array, or a Markdown table.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    /// One line per rule: name, level, title and file, in load order.
+    Text,
+    /// One JSON array of {name, level, title, tags, cis, attack, path, tests}.
+    Json,
+    /// A Markdown table sorted by name (what `rules/CATALOG.md` holds).
+    Markdown,
 }
 
 fn main() -> ExitCode {
@@ -97,8 +120,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::Lint { dirs }) => lint(&dirs),
-        Command::Rules(RulesCommand::Test { dirs }) => test_rules(&dirs),
-        Command::Rules(RulesCommand::List { rules }) => list(&rules.dirs),
+        Command::Rules(RulesCommand::Test { dirs, junit }) => test_rules(&dirs, junit.as_deref()),
+        Command::Rules(RulesCommand::List { rules, format }) => list(&rules.dirs, format),
     };
     match result {
         Ok(code) => code,
@@ -339,6 +362,14 @@ fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
     for warning in rules.warnings() {
         eprintln!("{warning}");
     }
+    let ungated: Vec<&str> = rules.ungated_rules().map(|r| r.path.as_str()).collect();
+    if !ungated.is_empty() {
+        eprintln!(
+            "note: {} rule(s) name no eventName the prefilter can use, so every event is fully parsed and evaluated: {}",
+            ungated.len(),
+            ungated.join(", ")
+        );
+    }
     println!(
         "{} rule file(s) OK ({} inline test(s), {} exclusion(s) in force, {} warning(s))",
         rules.len(),
@@ -349,25 +380,35 @@ fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn test_rules(dirs: &[PathBuf]) -> Result<ExitCode> {
+fn test_rules(dirs: &[PathBuf], junit: Option<&Path>) -> Result<ExitCode> {
     let rules = load_rules(dirs)?;
+    let started = Instant::now();
     let report = rules.run_inline_tests();
+    let elapsed = started.elapsed();
+    let mut stdout = std::io::stdout().lock();
     for failure in &report.failures {
-        println!("FAIL {failure}");
+        writeln!(stdout, "FAIL {failure}")?;
     }
-    if !report.rules_without_tests.is_empty() {
-        eprintln!(
-            "note: {} rule(s) have no inline tests: {}",
-            report.rules_without_tests.len(),
-            report.rules_without_tests.join(", ")
-        );
-    }
-    println!(
+    writeln!(
+        stdout,
         "{} passed, {} failed ({} rule(s))",
         report.passed,
         report.failures.len(),
         rules.len()
-    );
+    )?;
+    if !report.rules_without_tests.is_empty() {
+        writeln!(
+            stdout,
+            "{} rule(s) without tests: {}",
+            report.rules_without_tests.len(),
+            report.rules_without_tests.join(", ")
+        )?;
+    }
+    stdout.flush()?;
+    if let Some(path) = junit {
+        std::fs::write(path, junit_report(rules.rules(), &report, elapsed))
+            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
     Ok(if report.all_passed() {
         ExitCode::SUCCESS
     } else {
@@ -375,16 +416,113 @@ fn test_rules(dirs: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-fn list(dirs: &[PathBuf]) -> Result<ExitCode> {
+/// The JUnit XML report of an inline test run: a `<testsuite>` per rule (named after
+/// the rule, its file as `file`), a `<testcase>` per inline test named
+/// "rule-name: test name", and a `<failure>` carrying the reason for each failed test.
+/// Hand-written: the format is a handful of elements, and the JUnit crates bring in
+/// an XML writer, date and UUID crates for it.
+fn junit_report(rules: &[Rule], report: &InlineTestReport, elapsed: Duration) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"trailwatch rules test\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
+        report.run,
+        report.failures.len(),
+        elapsed.as_secs_f64()
+    );
+    for rule in rules {
+        let cases: Vec<(&InlineTest, Option<&InlineTestFailure>)> = rule
+            .tests
+            .iter()
+            .map(|test| {
+                let location = format!("{}:{}", rule.path, test.line);
+                let failure = report
+                    .failures
+                    .iter()
+                    .find(|f| f.rule == rule.name && f.location == location);
+                (test, failure)
+            })
+            .collect();
+        let failed = cases.iter().filter(|(_, f)| f.is_some()).count();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\">",
+            xml_escape(&rule.name),
+            xml_escape(&rule.path),
+            rule.tests.len()
+        );
+        for (test, failure) in cases {
+            let name = xml_escape(&format!("{}: {}", rule.name, test.name));
+            let classname = xml_escape(&rule.name);
+            let file = xml_escape(&rule.path);
+            let line = test.line;
+            match failure {
+                None => {
+                    let _ = writeln!(
+                        xml,
+                        "    <testcase name=\"{name}\" classname=\"{classname}\" file=\"{file}\" line=\"{line}\"/>"
+                    );
+                }
+                Some(failure) => {
+                    let _ = writeln!(
+                        xml,
+                        "    <testcase name=\"{name}\" classname=\"{classname}\" file=\"{file}\" line=\"{line}\">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                        xml_escape(&failure.reason),
+                        match test.expect {
+                            Expectation::Match => "expected-match",
+                            Expectation::NoMatch => "expected-no-match",
+                        },
+                        xml_escape(&failure.to_string())
+                    );
+                }
+            }
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+/// `text` escaped for XML attribute values and character data. Characters XML 1.0
+/// cannot carry at all (most C0 controls) become U+FFFD.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn list(dirs: &[PathBuf], format: ListFormat) -> Result<ExitCode> {
     let rules = load_rules(dirs)?;
-    let width = rules
-        .rules()
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(4);
-    for rule in rules.rules() {
-        println!(
+    let text = match format {
+        ListFormat::Text => list_text(rules.rules()),
+        ListFormat::Json => list_json(rules.rules())?,
+        ListFormat::Markdown => list_markdown(rules.rules()),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_text(rules: &[Rule]) -> String {
+    let width = rules.iter().map(|r| r.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
+    for rule in rules {
+        let _ = writeln!(
+            out,
             "{:<width$}  {:<13}  {}  ({})",
             rule.name,
             rule.severity.as_str(),
@@ -392,5 +530,84 @@ fn list(dirs: &[PathBuf]) -> Result<ExitCode> {
             rule.path
         );
     }
-    Ok(ExitCode::SUCCESS)
+    out
+}
+
+/// The CIS benchmark ids of a rule, from its `cis.X.Y` tags (e.g. `3.1`).
+fn cis_ids(rule: &Rule) -> Vec<&str> {
+    rule.tags
+        .iter()
+        .filter_map(|tag| tag.strip_prefix("cis."))
+        .collect()
+}
+
+/// A rule's MITRE ATT&CK tags (`attack.*`), as written.
+fn attack_tags(rule: &Rule) -> Vec<&str> {
+    rule.tags
+        .iter()
+        .filter(|tag| tag.starts_with("attack."))
+        .map(String::as_str)
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ListedRule<'a> {
+    name: &'a str,
+    level: Severity,
+    title: &'a str,
+    tags: &'a [String],
+    cis: Vec<&'a str>,
+    attack: Vec<&'a str>,
+    path: &'a str,
+    tests: usize,
+}
+
+fn list_json(rules: &[Rule]) -> Result<String> {
+    let listed: Vec<ListedRule<'_>> = rules
+        .iter()
+        .map(|rule| ListedRule {
+            name: &rule.name,
+            level: rule.severity,
+            title: &rule.title,
+            tags: &rule.tags,
+            cis: cis_ids(rule),
+            attack: attack_tags(rule),
+            path: &rule.path,
+            tests: rule.tests.len(),
+        })
+        .collect();
+    let mut json = serde_json::to_string_pretty(&listed)?;
+    json.push('\n');
+    Ok(json)
+}
+
+fn list_markdown(rules: &[Rule]) -> String {
+    let mut sorted: Vec<&Rule> = rules.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = format!(
+        "Generated by `trailwatch rules list --format markdown`: {} rule(s).\n\n",
+        sorted.len()
+    );
+    out.push_str("| Rule | Level | Title | Tags | CIS |\n");
+    out.push_str("|------|-------|-------|------|-----|\n");
+    for rule in sorted {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            rule.name,
+            rule.severity.as_str(),
+            markdown_cell(&rule.title),
+            markdown_cell(&rule.tags.join(", ")),
+            markdown_cell(&cis_ids(rule).join(", "))
+        );
+    }
+    out
+}
+
+/// `text` made safe for one Markdown table cell: on one line, pipes escaped.
+fn markdown_cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }

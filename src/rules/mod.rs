@@ -323,6 +323,22 @@ pub struct RuleLoadError(pub Vec<RuleProblem>);
 /// The custom attribute that carries a rule's index through rsigma to its match result.
 const INDEX_ATTRIBUTE: &str = "trailwatch_rule_index";
 
+/// The ungated rules again, evaluated on a projection of each record.
+struct UngatedScreen {
+    engine: Engine,
+    patterns: Vec<filter_pattern::FilterPattern>,
+    keys: Option<std::collections::HashSet<String>>,
+}
+
+/// What [`RuleSet::screen`] decided about a record from its text alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// A valid CloudTrail record no rule can match: count it, do not build it.
+    Skip,
+    /// Build the record and evaluate every rule.
+    Evaluate,
+}
+
 /// Compiled rules, ready to match records.
 pub struct RuleSet {
     rules: Vec<Rule>,
@@ -330,7 +346,12 @@ pub struct RuleSet {
     /// Filter-pattern rules: (index into `rules`, pattern).
     patterns: Vec<(usize, filter_pattern::FilterPattern)>,
     exclusions: Vec<exclusion::Exclusion>,
-    name_filter: prefilter::EventNameFilter,
+    record_filter: prefilter::RecordFilter,
+    /// Rules (by index) the prefilter cannot gate: they see every record.
+    ungated: Vec<usize>,
+    /// What screens records for the ungated rules: a second engine holding only them,
+    /// their filter patterns, and the top-level keys they read (`None`: any key).
+    ungated_screen: Option<UngatedScreen>,
     warnings: Vec<RuleWarning>,
 }
 
@@ -366,15 +387,15 @@ impl RuleSet {
                 Err(mut file_problems) => problems.append(&mut file_problems),
             }
         }
-        let names: Vec<Option<Vec<String>>> = loaded
+        let gates: Vec<prefilter::Gate> = loaded
             .iter()
             .map(|l| match &l.matcher {
-                load::Matcher::Sigma { sigma, .. } => prefilter::sigma_rule_names(sigma),
-                load::Matcher::Pattern(pattern) => pattern.required_event_names(),
+                load::Matcher::Sigma { sigma, .. } => prefilter::sigma_gate(sigma),
+                load::Matcher::Pattern(pattern) => prefilter::pattern_gate(&pattern.requirement()),
             })
             .collect();
-        for (rule, names) in loaded.iter().zip(&names) {
-            if names.as_ref().is_some_and(Vec::is_empty) {
+        for (rule, gate) in loaded.iter().zip(&gates) {
+            if gate.is_never() {
                 let line = sources
                     .iter()
                     .find(|s| s.path == rule.rule.path)
@@ -399,24 +420,57 @@ impl RuleSet {
             return Err(RuleLoadError(problems));
         }
 
-        let name_filter =
-            prefilter::EventNameFilter::from_rule_names(loaded.iter().map(|l| match &l.matcher {
-                load::Matcher::Sigma { sigma, .. } => prefilter::sigma_rule_names(sigma),
-                load::Matcher::Pattern(pattern) => pattern.required_event_names(),
-            }));
+        let record_filter = prefilter::RecordFilter::from_gates(&gates);
+        let ungated: Vec<usize> = gates
+            .iter()
+            .enumerate()
+            .filter(|(_, gate)| **gate == prefilter::Gate::Any)
+            .map(|(index, _)| index)
+            .collect();
         let mut compiled_rules = Vec::with_capacity(loaded.len());
         let mut patterns = Vec::new();
         let mut rules = Vec::with_capacity(loaded.len());
+        let mut screen_rules = Vec::new();
+        let mut screen_patterns = Vec::new();
+        let mut screen_keys = Some(std::collections::HashSet::new());
         for (index, loaded_rule) in loaded.into_iter().enumerate() {
+            let ungated = gates[index] == prefilter::Gate::Any;
             match loaded_rule.matcher {
-                load::Matcher::Sigma { mut compiled, .. } => {
+                load::Matcher::Sigma {
+                    mut compiled,
+                    sigma,
+                } => {
+                    if ungated {
+                        match (prefilter::sigma_top_level_keys(&sigma), &mut screen_keys) {
+                            (Some(keys), Some(all)) => all.extend(keys),
+                            _ => screen_keys = None,
+                        }
+                        screen_rules.push((*compiled).clone());
+                    }
                     load::tag_with_index(&mut compiled, INDEX_ATTRIBUTE, index);
                     compiled_rules.push(*compiled);
                 }
-                load::Matcher::Pattern(pattern) => patterns.push((index, pattern)),
+                load::Matcher::Pattern(pattern) => {
+                    if ungated {
+                        if let Some(all) = &mut screen_keys {
+                            all.extend(pattern.top_level_keys());
+                        }
+                        screen_patterns.push(pattern.clone());
+                    }
+                    patterns.push((index, pattern));
+                }
             }
             rules.push(loaded_rule.rule);
         }
+        let ungated_screen = (!ungated.is_empty()).then(|| {
+            let mut engine = Engine::new();
+            engine.extend_compiled_rules(screen_rules);
+            UngatedScreen {
+                engine,
+                patterns: screen_patterns,
+                keys: screen_keys,
+            }
+        });
         let mut warnings = Vec::new();
         let known: Vec<&str> = loaded_exclusions.iter().map(|e| e.name.as_str()).collect();
         for rule in &rules {
@@ -459,7 +513,9 @@ impl RuleSet {
             engine,
             patterns,
             exclusions,
-            name_filter,
+            record_filter,
+            ungated,
+            ungated_screen,
             warnings,
         })
     }
@@ -498,15 +554,55 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// False only when no rule can match a record with this `eventName` (see
-    /// the prefilter); lets the pipeline skip building records nothing could match.
-    pub fn may_match_event_name(&self, event_name: &str) -> bool {
-        self.name_filter.may_match(event_name)
+    /// Decides from a record's text whether it is worth building: `Skip` only for a
+    /// valid CloudTrail record that no rule can match. Gated rules are checked on the
+    /// record's head (see the prefilter); rules the prefilter cannot gate are evaluated
+    /// on a projection holding just the top-level keys they read. Anything that cannot
+    /// be decided cheaply (bad JSON, a missing field) is `Evaluate`, so the full parse
+    /// reports the precise reason.
+    pub fn screen(&self, text: &str) -> Screen {
+        let Some(head) = crate::record::record_head(text) else {
+            return Screen::Evaluate;
+        };
+        if self.record_filter.may_match(&head) {
+            return Screen::Evaluate;
+        }
+        let Some(screen) = &self.ungated_screen else {
+            return Screen::Skip;
+        };
+        let Some(keys) = &screen.keys else {
+            return Screen::Evaluate;
+        };
+        let Some(projection) = crate::record::parse_projection(text, keys) else {
+            return Screen::Evaluate;
+        };
+        let view = view::RecordView::new(&projection);
+        if !screen.engine.evaluate(&view).is_empty()
+            || screen.patterns.iter().any(|p| p.matches(&projection))
+        {
+            Screen::Evaluate
+        } else {
+            Screen::Skip
+        }
     }
 
-    /// True when [`RuleSet::may_match_event_name`] can rule anything out.
-    pub fn has_event_name_prefilter(&self) -> bool {
-        self.name_filter.is_selective()
+    /// The gate alone: false only when no gated rule can match a record with this head.
+    pub fn may_match(&self, head: &crate::record::RecordHead<'_>) -> bool {
+        self.record_filter.may_match(head)
+    }
+
+    /// Rules the prefilter cannot gate (no `eventName`, `userIdentity.type` or
+    /// `errorCode` requirement it can prove): each one makes every record go through
+    /// the full evaluation. `rules lint` names them.
+    pub fn ungated_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.ungated
+            .iter()
+            .filter_map(|&index| self.rules.get(index))
+    }
+
+    /// True when [`RuleSet::screen`] can skip records whose name no rule needs.
+    pub fn has_prefilter(&self) -> bool {
+        self.record_filter.is_selective()
     }
 
     /// The rules that match a CloudTrail record, in load order (exclusions applied).

@@ -1,41 +1,93 @@
-//! The event-name prefilter: which `eventName`s can match any rule at all.
+//! The prefilter: which records can match any rule at all, decided from three fields
+//! read without building the record (`eventName`, `userIdentity.type`, whether there is
+//! an `errorCode`).
 //!
-//! Most CloudTrail traffic is read-only calls that no rule mentions. When every rule's
-//! condition requires `eventName` to be one of a fixed set of plain values, a record
-//! whose name is in none of the sets cannot match, so the pipeline can skip building
-//! the full JSON value for it. The analysis is conservative: anything it cannot prove
-//! (a `not`, a modifier, a wildcard, a keyword search, a rule without an `eventName`
-//! requirement) makes the whole filter "any name", never a wrong "no".
+//! Most CloudTrail traffic is read-only calls that no rule mentions. Each rule gets a
+//! [`Gate`]: a set of keys of which a matching record must hold at least one (its
+//! `eventName` is one of these, or its identity type is `Root`, or it has an error
+//! code). A record that holds no key of any rule's gate cannot match, so the pipeline
+//! skips building the full JSON value for it. The analysis is conservative: anything it
+//! cannot prove (a `not`, most modifiers, wildcards, keyword searches, fields other than
+//! those three) makes a gate "any record", never a wrong "no". Sigma rules and
+//! CloudWatch filter patterns both feed it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use rsigma_parser::{ConditionExpr, Detection, Quantifier, SelectorPattern, SigmaRule, SigmaValue};
+use rsigma_parser::{
+    ConditionExpr, Detection, Modifier, Quantifier, SelectorPattern, SigmaRule, SigmaValue,
+};
 
-/// The `eventName`s a rule (or a part of one) can match, lowercased.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Names {
-    /// Unconstrained.
-    Any,
-    /// Only these (case-insensitive; stored lowercased).
-    Only(BTreeSet<String>),
+use super::filter_pattern::Requirement;
+use crate::record::RecordHead;
+
+/// One thing a record can hold, cheap to check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Key {
+    /// `eventName` equals this (lowercased).
+    EventName(String),
+    /// `eventName` starts with this (lowercased).
+    EventNamePrefix(String),
+    /// `userIdentity.type` equals this (lowercased).
+    IdentityType(String),
+    /// `errorCode` is present (not null).
+    ErrorCode,
 }
 
-impl Names {
-    fn and(self, other: Names) -> Names {
+/// What a rule (or part of one) needs of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Any record may match.
+    Any,
+    /// Only records holding one of these keys may match (none: no record can).
+    Only(BTreeSet<Key>),
+}
+
+impl Gate {
+    fn only_event_names(keys: &BTreeSet<Key>) -> bool {
+        keys.iter().all(|k| matches!(k, Key::EventName(_)))
+    }
+
+    fn only_event_name_keys(keys: &BTreeSet<Key>) -> bool {
+        keys.iter()
+            .all(|k| matches!(k, Key::EventName(_) | Key::EventNamePrefix(_)))
+    }
+
+    /// Both must hold. Two `eventName` sets intersect; otherwise either side alone is
+    /// a sound (weaker) requirement, and the more selective one is kept.
+    fn and(self, other: Gate) -> Gate {
         match (self, other) {
-            (Names::Any, x) | (x, Names::Any) => x,
-            (Names::Only(a), Names::Only(b)) => Names::Only(a.intersection(&b).cloned().collect()),
+            (Gate::Any, x) | (x, Gate::Any) => x,
+            (Gate::Only(a), Gate::Only(b)) => {
+                if Gate::only_event_names(&a) && Gate::only_event_names(&b) {
+                    return Gate::Only(a.intersection(&b).cloned().collect());
+                }
+                match (
+                    Gate::only_event_name_keys(&a),
+                    Gate::only_event_name_keys(&b),
+                ) {
+                    (true, false) => Gate::Only(a),
+                    (false, true) => Gate::Only(b),
+                    _ if a.len() <= b.len() => Gate::Only(a),
+                    _ => Gate::Only(b),
+                }
+            }
         }
     }
 
-    fn or(self, other: Names) -> Names {
+    /// Either may hold.
+    fn or(self, other: Gate) -> Gate {
         match (self, other) {
-            (Names::Any, _) | (_, Names::Any) => Names::Any,
-            (Names::Only(mut a), Names::Only(b)) => {
+            (Gate::Any, _) | (_, Gate::Any) => Gate::Any,
+            (Gate::Only(mut a), Gate::Only(b)) => {
                 a.extend(b);
-                Names::Only(a)
+                Gate::Only(a)
             }
         }
+    }
+
+    /// True when no record at all can pass.
+    pub(crate) fn is_never(&self) -> bool {
+        matches!(self, Gate::Only(keys) if keys.is_empty())
     }
 }
 
@@ -46,41 +98,77 @@ fn plain_lowercase(value: &SigmaValue) -> Option<String> {
     }
 }
 
-fn detection_names(detection: &Detection) -> Names {
-    match detection {
-        Detection::AllOf(items) => items
+/// The gate of one detection item (`field|modifiers: values`).
+fn item_gate(field: Option<&str>, modifiers: &[Modifier], values: &[SigmaValue]) -> Gate {
+    let literal_set = |wrap: fn(String) -> Key| {
+        let values: Option<BTreeSet<Key>> = values
             .iter()
-            .filter(|item| {
-                item.field.name.as_deref() == Some("eventName") && item.field.modifiers.is_empty()
-            })
-            .map(|item| {
-                let values: Option<BTreeSet<String>> =
-                    item.values.iter().map(plain_lowercase).collect();
-                values.map_or(Names::Any, Names::Only)
-            })
-            .fold(Names::Any, Names::and),
-        Detection::AnyOf(children) => children
-            .iter()
-            .map(detection_names)
-            .reduce(Names::or)
-            .unwrap_or(Names::Any),
-        _ => Names::Any,
+            .map(|v| plain_lowercase(v).map(wrap))
+            .collect();
+        values.map_or(Gate::Any, Gate::Only)
+    };
+    match field {
+        Some("eventName") if modifiers.is_empty() => literal_set(Key::EventName),
+        Some("eventName") if modifiers == [Modifier::StartsWith] => {
+            literal_set(Key::EventNamePrefix)
+        }
+        Some("userIdentity.type") if modifiers.is_empty() => literal_set(Key::IdentityType),
+        Some("errorCode") => {
+            let string_test = modifiers.iter().all(|m| {
+                matches!(
+                    m,
+                    Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
+                )
+            }) && !values.is_empty()
+                && values
+                    .iter()
+                    .all(|v| matches!(v, SigmaValue::String(s) if s.as_plain().is_none_or(|p| !p.is_empty())));
+            let exists = modifiers == [Modifier::Exists]
+                && values.iter().all(|v| matches!(v, SigmaValue::Bool(true)));
+            if string_test || exists {
+                Gate::Only(BTreeSet::from([Key::ErrorCode]))
+            } else {
+                Gate::Any
+            }
+        }
+        _ => Gate::Any,
     }
 }
 
-fn condition_names(condition: &ConditionExpr, named: &HashMap<String, Detection>) -> Names {
+fn detection_gate(detection: &Detection) -> Gate {
+    match detection {
+        Detection::AllOf(items) => items
+            .iter()
+            .map(|item| {
+                item_gate(
+                    item.field.name.as_deref(),
+                    &item.field.modifiers,
+                    &item.values,
+                )
+            })
+            .fold(Gate::Any, Gate::and),
+        Detection::AnyOf(children) => children
+            .iter()
+            .map(detection_gate)
+            .reduce(Gate::or)
+            .unwrap_or(Gate::Any),
+        _ => Gate::Any,
+    }
+}
+
+fn condition_gate(condition: &ConditionExpr, named: &HashMap<String, Detection>) -> Gate {
     match condition {
         ConditionExpr::And(parts) => parts
             .iter()
-            .map(|p| condition_names(p, named))
-            .fold(Names::Any, Names::and),
+            .map(|p| condition_gate(p, named))
+            .fold(Gate::Any, Gate::and),
         ConditionExpr::Or(parts) => parts
             .iter()
-            .map(|p| condition_names(p, named))
-            .reduce(Names::or)
-            .unwrap_or(Names::Any),
-        ConditionExpr::Not(_) => Names::Any,
-        ConditionExpr::Identifier(name) => named.get(name).map_or(Names::Any, detection_names),
+            .map(|p| condition_gate(p, named))
+            .reduce(Gate::or)
+            .unwrap_or(Gate::Any),
+        ConditionExpr::Not(_) => Gate::Any,
+        ConditionExpr::Identifier(name) => named.get(name).map_or(Gate::Any, detection_gate),
         ConditionExpr::Selector {
             quantifier,
             pattern,
@@ -91,105 +179,202 @@ fn condition_names(condition: &ConditionExpr, named: &HashMap<String, Detection>
                     SelectorPattern::Them => !name.starts_with('_'),
                     SelectorPattern::Pattern(p) => rsigma_parser::detection_name_matches(p, name),
                 })
-                .map(|(_, detection)| detection_names(detection));
+                .map(|(_, detection)| detection_gate(detection));
             match quantifier {
-                Quantifier::All => selected.fold(Names::Any, Names::and),
-                Quantifier::Any => selected.reduce(Names::or).unwrap_or(Names::Any),
-                Quantifier::Count(_) => Names::Any,
+                Quantifier::All => selected.fold(Gate::Any, Gate::and),
+                Quantifier::Any => selected.reduce(Gate::or).unwrap_or(Gate::Any),
+                Quantifier::Count(_) => Gate::Any,
             }
         }
     }
 }
 
-/// The lowercased `eventName` literals a Sigma rule needs, or `None` when it can match
-/// any event name.
-pub(crate) fn sigma_rule_names(rule: &SigmaRule) -> Option<Vec<String>> {
-    match rule_names(rule) {
-        Names::Any => None,
-        Names::Only(names) => Some(names.into_iter().collect()),
-    }
-}
-
-fn rule_names(rule: &SigmaRule) -> Names {
+/// The gate of a Sigma rule.
+pub(crate) fn sigma_gate(rule: &SigmaRule) -> Gate {
     let detection = &rule.detection;
     detection
         .conditions
         .iter()
-        .map(|c| condition_names(c, &detection.named))
-        .reduce(Names::or)
-        .unwrap_or(Names::Any)
+        .map(|c| condition_gate(c, &detection.named))
+        .reduce(Gate::or)
+        .unwrap_or(Gate::Any)
 }
 
-/// The set of `eventName`s any rule of a set can match, when it is finite.
+/// The gate of a CloudWatch filter pattern (its exact strings are case-sensitive; the
+/// gate compares lowercased, which only lets more records through).
+pub(crate) fn pattern_gate(requirement: &Requirement) -> Gate {
+    match requirement {
+        Requirement::Any => Gate::Any,
+        Requirement::Field { path, value } => {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            match (path.as_slice(), value) {
+                (["eventName"], Some(name)) => {
+                    Gate::Only(BTreeSet::from([Key::EventName(name.to_lowercase())]))
+                }
+                (["userIdentity", "type"], Some(kind)) => {
+                    Gate::Only(BTreeSet::from([Key::IdentityType(kind.to_lowercase())]))
+                }
+                (["errorCode"], _) => Gate::Only(BTreeSet::from([Key::ErrorCode])),
+                _ => Gate::Any,
+            }
+        }
+        Requirement::All(items) => items.iter().map(pattern_gate).fold(Gate::Any, Gate::and),
+        Requirement::AnyOf(items) => items
+            .iter()
+            .map(pattern_gate)
+            .reduce(Gate::or)
+            .unwrap_or(Gate::Any),
+    }
+}
+
+/// The union of every rule's gate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct EventNameFilter {
-    /// `None`: some rule can match any name, so nothing can be skipped.
-    names: Option<HashSet<String>>,
+pub(crate) struct RecordFilter {
+    /// `None`: every record passes.
+    keys: Option<Keys>,
 }
 
-impl EventNameFilter {
-    /// Builds the filter for a set of rules.
-    /// A filter from each rule's needed event names (`None`: any name); names are
-    /// compared case-insensitively.
-    pub(crate) fn from_rule_names(
-        rules: impl IntoIterator<Item = Option<Vec<String>>>,
-    ) -> EventNameFilter {
-        let mut all = Names::Only(BTreeSet::new());
-        for names in rules {
-            all = all.or(match names {
-                None => Names::Any,
-                Some(names) => Names::Only(names.iter().map(|n| n.to_lowercase()).collect()),
-            });
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Keys {
+    event_names: HashSet<String>,
+    event_name_prefixes: Vec<String>,
+    identity_types: HashSet<String>,
+    error_code: bool,
+}
+
+/// `text` lowercased on the stack when it is short ASCII, else on the heap.
+fn lowercase_contains(set: &HashSet<String>, text: &str) -> bool {
+    let mut buffer = [0u8; 64];
+    match buffer.get_mut(..text.len()) {
+        Some(lower) if text.is_ascii() => {
+            lower.copy_from_slice(text.as_bytes());
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower).is_ok_and(|name| set.contains(name))
         }
-        EventNameFilter {
-            names: match all {
-                Names::Any => None,
-                Names::Only(names) => Some(names.into_iter().collect()),
-            },
+        _ => set.contains(&text.to_lowercase()),
+    }
+}
+
+impl RecordFilter {
+    /// The filter letting through what any of `gates` lets through (`Gate::Any` gates
+    /// are left out: the caller screens those rules another way).
+    pub(crate) fn from_gates<'a>(gates: impl IntoIterator<Item = &'a Gate>) -> RecordFilter {
+        let mut keys = Keys::default();
+        for gate in gates {
+            match gate {
+                Gate::Any => {}
+                Gate::Only(set) => {
+                    for key in set {
+                        match key {
+                            Key::EventName(name) => {
+                                keys.event_names.insert(name.clone());
+                            }
+                            Key::EventNamePrefix(prefix) => {
+                                keys.event_name_prefixes.push(prefix.clone());
+                            }
+                            Key::IdentityType(kind) => {
+                                keys.identity_types.insert(kind.clone());
+                            }
+                            Key::ErrorCode => keys.error_code = true,
+                        }
+                    }
+                }
+            }
         }
+        RecordFilter { keys: Some(keys) }
     }
 
-    /// False only when no rule can match a record with this `eventName`.
-    pub(crate) fn may_match(&self, event_name: &str) -> bool {
-        let Some(names) = &self.names else {
+    /// False only when no rule can match a record with these keys.
+    pub(crate) fn may_match(&self, record: &RecordHead<'_>) -> bool {
+        let Some(keys) = &self.keys else {
             return true;
         };
-        // Event names are short ASCII: lowercase on the stack, not per record on the heap.
-        let mut buffer = [0u8; 64];
-        match buffer.get_mut(..event_name.len()) {
-            Some(lower) if event_name.is_ascii() => {
-                lower.copy_from_slice(event_name.as_bytes());
-                lower.make_ascii_lowercase();
-                std::str::from_utf8(lower).is_ok_and(|name| names.contains(name))
-            }
-            _ => names.contains(&event_name.to_lowercase()),
-        }
+        (keys.error_code && record.has_error_code)
+            || lowercase_contains(&keys.event_names, &record.event_name)
+            || (!keys.event_name_prefixes.is_empty() && {
+                let name = record.event_name.to_lowercase();
+                keys.event_name_prefixes
+                    .iter()
+                    .any(|p| name.starts_with(p.as_str()))
+            })
+            || record
+                .identity_type
+                .as_deref()
+                .is_some_and(|kind| lowercase_contains(&keys.identity_types, kind))
     }
 
-    /// True when the filter can skip anything.
+    /// True when the filter can rule anything out.
     pub(crate) fn is_selective(&self) -> bool {
-        self.names.is_some()
+        self.keys.is_some()
     }
+}
+
+/// The top-level record keys a Sigma rule reads, or `None` when it may read anything
+/// (keyword searches, array blocks).
+pub(crate) fn sigma_top_level_keys(rule: &SigmaRule) -> Option<BTreeSet<String>> {
+    fn add_field(keys: &mut BTreeSet<String>, field: &str) {
+        keys.insert(field.to_owned());
+        if let Some((root, _)) = field.split_once('.') {
+            keys.insert(root.to_owned());
+        }
+    }
+    fn walk(detection: &Detection, keys: &mut BTreeSet<String>) -> Option<()> {
+        match detection {
+            Detection::AllOf(items) => {
+                for item in items {
+                    add_field(keys, item.field.name.as_deref()?);
+                    if item.field.modifiers.contains(&Modifier::FieldRef) {
+                        for value in &item.values {
+                            add_field(keys, &plain_lowercase(value).and(value_text(value))?);
+                        }
+                    }
+                }
+                Some(())
+            }
+            Detection::AnyOf(children) => children.iter().try_for_each(|c| walk(c, keys)),
+            _ => None,
+        }
+    }
+    fn value_text(value: &SigmaValue) -> Option<String> {
+        match value {
+            SigmaValue::String(s) => s.as_plain(),
+            _ => None,
+        }
+    }
+    let mut keys = BTreeSet::new();
+    for detection in rule.detection.named.values() {
+        walk(detection, &mut keys)?;
+    }
+    Some(keys)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn filter(detection: &str) -> EventNameFilter {
+    fn filter(detection: &str) -> RecordFilter {
         let yaml = format!(
             "title: t\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}\nlevel: low\n"
         );
         let collection = rsigma_parser::parse_sigma_yaml(&yaml).unwrap();
         assert!(collection.errors.is_empty(), "{:?}", collection.errors);
-        EventNameFilter::from_rule_names(collection.rules.iter().map(sigma_rule_names))
+        let gates: Vec<Gate> = collection.rules.iter().map(sigma_gate).collect();
+        RecordFilter::from_gates(&gates)
+    }
+
+    fn named(name: &str) -> RecordHead<'_> {
+        RecordHead {
+            event_name: name.into(),
+            identity_type: Some("IAMUser".into()),
+            has_error_code: false,
+        }
     }
 
     #[test]
     fn plain_names_in_a_selection_are_required() {
         let f = filter("  sel:\n    eventName: [StopLogging, DeleteTrail]\n  condition: sel");
-        assert!(f.may_match("StopLogging") && f.may_match("deletetrail"));
-        assert!(!f.may_match("DescribeTrails"));
+        assert!(f.may_match(&named("StopLogging")) && f.may_match(&named("deletetrail")));
+        assert!(!f.may_match(&named("DescribeTrails")));
     }
 
     #[test]
@@ -197,9 +382,9 @@ mod tests {
         let f = filter(
             "  a:\n    eventName: [A, B]\n  b:\n    eventName: [B, C]\n  condition: a and b",
         );
-        assert!(f.may_match("b") && !f.may_match("a") && !f.may_match("c"));
+        assert!(f.may_match(&named("b")) && !f.may_match(&named("a")) && !f.may_match(&named("c")));
         let f = filter("  a:\n    eventName: A\n  b:\n    eventName: C\n  condition: 1 of them");
-        assert!(f.may_match("a") && f.may_match("c") && !f.may_match("b"));
+        assert!(f.may_match(&named("a")) && f.may_match(&named("c")) && !f.may_match(&named("b")));
     }
 
     #[test]
@@ -207,20 +392,83 @@ mod tests {
         let f = filter(
             "  sel:\n    eventName: ConsoleLogin\n  filter:\n    eventName: Other\n  condition: sel and not filter",
         );
-        assert!(f.may_match("ConsoleLogin") && !f.may_match("Other"));
+        assert!(f.may_match(&named("ConsoleLogin")) && !f.may_match(&named("Other")));
     }
 
     #[test]
-    fn anything_unprovable_matches_every_name() {
+    fn root_identity_and_error_codes_gate_rules_without_event_names() {
+        let f = filter("  sel:\n    userIdentity.type: Root\n  condition: sel");
+        assert!(f.is_selective());
+        let mut root = named("ListBuckets");
+        assert!(!f.may_match(&root));
+        root.identity_type = Some("Root".into());
+        assert!(f.may_match(&root));
+
+        let f = filter("  sel:\n    errorCode|startswith: AccessDenied\n  condition: sel");
+        let mut denied = named("GetObject");
+        assert!(!f.may_match(&denied));
+        denied.has_error_code = true;
+        assert!(f.may_match(&denied));
+    }
+
+    #[test]
+    fn a_pattern_gate_reads_the_same_three_fields() {
+        let pattern = super::super::filter_pattern::FilterPattern::parse(
+            r#"{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pattern_gate(&pattern.requirement()),
+            Gate::Only(BTreeSet::from([Key::ErrorCode]))
+        );
+        let root = super::super::filter_pattern::FilterPattern::parse(
+            r#"{$.userIdentity.type="Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType !="AwsServiceEvent"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pattern_gate(&root.requirement()),
+            Gate::Only(BTreeSet::from([Key::IdentityType("root".into())]))
+        );
+    }
+
+    fn gate(detection: &str) -> Gate {
+        let yaml = format!(
+            "title: t\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}\nlevel: low\n"
+        );
+        let collection = rsigma_parser::parse_sigma_yaml(&yaml).unwrap();
+        sigma_gate(&collection.rules[0])
+    }
+
+    #[test]
+    fn event_name_prefixes_gate_too() {
+        let f = filter("  sel:\n    eventName|startswith: UpdateFunctionCode\n  condition: sel");
+        assert!(f.may_match(&named("UpdateFunctionCode20150331v2")));
+        assert!(!f.may_match(&named("GetFunction20150331v2")));
+    }
+
+    #[test]
+    fn anything_unprovable_is_ungated() {
         for detection in [
-            "  sel:\n    eventName|startswith: Stop\n  condition: sel",
             "  sel:\n    eventName: Stop*\n  condition: sel",
-            "  sel:\n    userIdentity.type: Root\n  condition: sel",
+            "  sel:\n    userIdentity.arn|contains: root\n  condition: sel",
+            "  sel:\n    errorCode|exists: false\n  condition: sel",
             "  sel:\n    eventName: A\n  condition: not sel",
             "  sel:\n    eventName: A\n  other:\n    eventSource: x\n  condition: sel or other",
         ] {
-            let f = filter(detection);
-            assert!(!f.is_selective() && f.may_match("Anything"), "{detection}");
+            assert_eq!(gate(detection), Gate::Any, "{detection}");
         }
+    }
+
+    #[test]
+    fn ungated_rules_read_their_top_level_keys() {
+        let yaml = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    userIdentity.arn|re: 'x'\n    requestParameters.userName|fieldref: userIdentity.userName\n  filter:\n    - sourceIPAddress: AWS Internal\n  condition: sel and not filter\nlevel: low\n";
+        let collection = rsigma_parser::parse_sigma_yaml(yaml).unwrap();
+        let keys = sigma_top_level_keys(&collection.rules[0]).unwrap();
+        for key in ["userIdentity", "requestParameters", "sourceIPAddress"] {
+            assert!(keys.contains(key), "{key} in {keys:?}");
+        }
+        let keywords = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  words:\n    - evil\n  condition: words\nlevel: low\n";
+        let collection = rsigma_parser::parse_sigma_yaml(keywords).unwrap();
+        assert_eq!(sigma_top_level_keys(&collection.rules[0]), None);
     }
 }

@@ -315,9 +315,14 @@ fn filter_pattern_rules_match_like_sigma_rules_and_feed_the_prefilter() {
     assert!(set.matching(&start).is_empty());
     // The pattern's eventName is case-sensitive in CloudWatch; the prefilter only
     // needs to keep what could match.
-    assert!(set.has_event_name_prefilter());
-    assert!(set.may_match_event_name("StopLogging"));
-    assert!(!set.may_match_event_name("DescribeTrails"));
+    let head = |name: &'static str| crate::record::RecordHead {
+        event_name: name.into(),
+        identity_type: None,
+        has_error_code: false,
+    };
+    assert!(set.has_prefilter());
+    assert!(set.may_match(&head("StopLogging")));
+    assert!(!set.may_match(&head("DescribeTrails")));
 }
 
 #[test]

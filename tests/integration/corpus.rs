@@ -192,3 +192,49 @@ fn bulk_corpus_as_one_subscription_payload() {
         "{run}"
     );
 }
+
+/// The fast path gives the same verdicts as the full evaluation: every record the
+/// screen skips (from its head, or a projection for ungated rules) matches nothing and is suppressed by
+/// nothing, for the built-in pack plus the SigmaHQ rules, on every corpus event and
+/// every inline test event. Runs on the inline tests even without the corpus.
+#[test]
+fn prefilter_never_drops_a_record_any_rule_would_match() {
+    use trailwatch::rules::{RuleSet, builtin_sources, read_rule_dir};
+    let mut sources = builtin_sources();
+    let corpus = corpus_dir();
+    if let Some(corpus) = &corpus {
+        sources.extend(read_rule_dir(&corpus.join("sigma/rules")).expect("SigmaHQ rules"));
+    }
+    let rules = RuleSet::compile(&sources).expect("the pack and SigmaHQ load together");
+    let mut records: Vec<Value> = rules
+        .rules()
+        .iter()
+        .flat_map(|rule| rule.tests.iter().map(|test| test.event.clone()))
+        .collect();
+    if let Some(corpus) = &corpus {
+        for file in bulk_files(corpus) {
+            records.extend(lines(&file).into_iter().flatten());
+        }
+    }
+    assert!(rules.has_prefilter(), "the pack is gated");
+    let (mut ruled_out, mut checked) = (0, 0);
+    for record in &records {
+        let text = record.to_string();
+        checked += 1;
+        if rules.screen(&text) == trailwatch::rules::Screen::Evaluate {
+            continue;
+        }
+        ruled_out += 1;
+        let verdict = rules.evaluate(record);
+        assert!(
+            verdict.matched.is_empty() && verdict.suppressed.is_empty(),
+            "the prefilter ruled out a record that {:?} match: {text}",
+            verdict.matched.iter().map(|r| &r.name).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        ruled_out > 0 && checked >= 400,
+        "{ruled_out} of {checked} ruled out"
+    );
+    eprintln!("prefilter: {ruled_out} of {checked} records ruled out, none wrongly");
+}

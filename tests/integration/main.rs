@@ -5,6 +5,7 @@
 
 mod common;
 
+mod catalog;
 mod cli_formats;
 mod cli_output;
 mod cli_payloads;

@@ -170,3 +170,58 @@ pub(super) fn required_event_names(expr: &Expr) -> Option<BTreeSet<String>> {
         }),
     }
 }
+
+/// What every match of `expr` needs (see [`super::Requirement`]).
+pub(super) fn requirement(expr: &Expr) -> super::Requirement {
+    use super::Requirement;
+    match expr {
+        Expr::Cond(c) => {
+            let Some(path) = c
+                .selector
+                .path
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Key(key) => Some(key.clone()),
+                    Segment::Index(_) => None,
+                })
+                .collect::<Option<Vec<String>>>()
+            else {
+                return Requirement::Any;
+            };
+            match &c.test {
+                Test::Text {
+                    negated: false,
+                    pattern: TextPattern::Exact(value),
+                } => Requirement::Field {
+                    path,
+                    value: Some(value.clone()),
+                },
+                // A positive string, regex or number test needs the field to be there;
+                // `!=`, `NOT EXISTS` and `IS NULL` hold on absent fields or say little.
+                Test::Text { negated: false, .. }
+                | Test::Regex { negated: false, .. }
+                | Test::IsTrue
+                | Test::IsFalse => Requirement::Field { path, value: None },
+                _ => Requirement::Any,
+            }
+        }
+        Expr::And(items) => Requirement::All(items.iter().map(requirement).collect()),
+        Expr::Or(items) => Requirement::AnyOf(items.iter().map(requirement).collect()),
+    }
+}
+
+/// Adds the first key of every selector in `expr` to `keys`.
+pub(super) fn top_level_keys(expr: &Expr, keys: &mut BTreeSet<String>) {
+    match expr {
+        Expr::Cond(c) => {
+            if let Some(Segment::Key(key)) = c.selector.path.first() {
+                keys.insert(key.clone());
+            }
+        }
+        Expr::And(items) | Expr::Or(items) => {
+            for item in items {
+                top_level_keys(item, keys);
+            }
+        }
+    }
+}

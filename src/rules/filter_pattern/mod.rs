@@ -103,10 +103,43 @@ impl FilterPattern {
         eval::required_event_names(&self.expr).map(|names| names.into_iter().collect())
     }
 
+    /// What every match needs, as a tree a prefilter can read: which fields must hold
+    /// which exact strings, or be present at all.
+    pub fn requirement(&self) -> Requirement {
+        eval::requirement(&self.expr)
+    }
+
+    /// The top-level record keys the pattern reads.
+    pub fn top_level_keys(&self) -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        eval::top_level_keys(&self.expr, &mut keys);
+        keys
+    }
+
     /// The pattern text exactly as given to [`FilterPattern::parse`].
     pub fn source(&self) -> &str {
         &self.source
     }
+}
+
+/// A necessary condition of a pattern, for prefilters: what a record must have for the
+/// pattern to have any chance to match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// Nothing cheap to say.
+    Any,
+    /// The field at `path` must be a string equal to `value` (case-sensitive), or,
+    /// with `value` `None`, must be present with a non-null value.
+    Field {
+        /// Object keys from the root (`["userIdentity", "type"]`).
+        path: Vec<String>,
+        /// The exact string, or `None` for "present".
+        value: Option<String>,
+    },
+    /// Every item must hold.
+    All(Vec<Requirement>),
+    /// Some item must hold.
+    AnyOf(Vec<Requirement>),
 }
 
 /// Why a filter pattern did not parse, and where.

@@ -6,11 +6,13 @@ Cold start: process start -> the first `GET /2018-06-01/runtime/invocation/next`
 everything the function does at init (config, rule compilation, SDK clients).
 
 Peak memory: the process's VmHWM after it handled one subscription event built from
-about 1 MiB of real CloudTrail records (../shared/corpus/bulk). SNS points at a closed
+about 1 MiB of real CloudTrail records ($TRAILWATCH_CORPUS/bulk, default
+../shared/corpus/bulk). SNS points at a closed
 port, so the invocation ends in a publish error; decoding, matching and rendering, which
 dominate memory, all happen before that.
 
 usage: python3 bench/lambda_footprint.py [path/to/trailwatch-lambda] [--runs N]
+(build it first: cargo build --release --features lambda --bin trailwatch-lambda)
 """
 
 import base64
@@ -109,7 +111,8 @@ def cold_start(binary, runs):
 
 
 def one_mib_event():
-    files = sorted(glob.glob(os.path.join(ROOT, "..", "shared", "corpus", "bulk", "*.jsonl.gz")))
+    corpus = os.environ.get("TRAILWATCH_CORPUS", os.path.join(ROOT, "..", "shared", "corpus"))
+    files = sorted(glob.glob(os.path.join(corpus, "bulk", "*.jsonl.gz")))
     if not files:
         return None
     events, size = [], 0
@@ -153,14 +156,14 @@ def main():
         args = [a for a in args if a != str(runs)]
     binary = args[0] if args else os.path.join(ROOT, "target", "release", "trailwatch-lambda")
     if not os.path.exists(binary):
-        sys.exit(f"{binary} not found: cargo build --release --bin trailwatch-lambda")
+        sys.exit(f"{binary} not found: cargo build --release --features lambda --bin trailwatch-lambda")
     times = cold_start(binary, runs)
     print(f"binary: {binary} ({os.path.getsize(binary) / 1e6:.2f} MB)")
     print(f"cold start (process start -> first Runtime API poll), {runs} runs: "
           f"median {statistics.median(times):.2f} ms, min {min(times):.2f} ms, max {max(times):.2f} ms")
     built = one_mib_event()
     if built is None:
-        print("peak memory: SKIPPED (../shared/corpus/bulk not found)")
+        print("peak memory: SKIPPED (no corpus: set TRAILWATCH_CORPUS or put it at ../shared/corpus)")
         return
     event, count, raw = built
     print(f"peak memory (VmHWM) after one {raw / 1048576:.2f} MiB batch of {count} real events: "

@@ -1,32 +1,31 @@
 #!/usr/bin/env python3
-"""Python baseline for trailwatch's pipeline benchmark (stdlib only).
+"""Python baseline for trailwatch's whole-process comparison (stdlib only).
 
-Does what a hand-written Python Lambda would do with the same CloudWatch Logs
-subscription payloads that `cargo bench --bench pipeline` wrote to
-target/bench-batches/: for each payload, json.loads the event, base64-decode and
-gunzip awslogs.data, json.loads the subscription message, json.loads every log
-event's message, evaluate trailwatch's three built-in rules (hand-translated from
-rules/*.yml, with Sigma's matching semantics), and render every alert: an SNS
-subject, a text body with json.dumps(record, indent=2), and a JSON object.
+Does what `trailwatch scan --rules <the 3 rules below> --format email|json FILES` does,
+as a hand-written Python Lambda would: for each CloudWatch Logs subscription payload file
+(the batches `cargo bench --bench pipeline` writes to target/bench-batches/), json.loads
+the event, base64-decode and gunzip awslogs.data, json.loads the subscription message,
+json.loads every log event's message, evaluate trailwatch's three built-in rules
+cloudtrail-change-failed, cloudtrail-logging-changed and console-login-without-mfa
+(hand-translated from rules/*.yml, with Sigma's matching semantics), and print every
+alert: `--format email` (default) the SNS subject and text body, `--format json` one
+JSON object per line (the alert without its prose), as the CLI prints them.
 
-It is the fastest reasonable Python, not a generic Sigma engine: the detection
-logic is compiled by hand, the shared selection of the two CloudTrail rules is
-evaluated once, there is no gzip size bound, and JSON keys are not sorted. So
-Rust/Python ratios computed from it are conservative.
+It is the fastest reasonable Python, not a generic Sigma engine: the detection logic is
+compiled by hand, the shared selection of the two CloudTrail rules is evaluated once,
+there is no gzip size bound and no input-format detection. So Rust/Python ratios
+computed from it are conservative. Rule metadata (title, level, prose, tags) comes from
+the batches' manifest.json, since the stdlib has no YAML parser. Timing is hyperfine's
+(scripts/bench.sh).
 
-    python3 bench/python_baseline.py [--quick] [--batches DIR] [--json FILE]
-
-Exits 1 when the alert counts per rule differ from the Rust built-in-rules pass,
-and 0 with a skip message when the batches are missing.
+    python3 bench/python_baseline.py [--format email|json] [--manifest FILE] FILE...
 """
 
 import argparse
 import base64
 import json
 import os
-import statistics
 import sys
-import time
 import zlib
 
 # ---------------------------------------------------------------------------
@@ -334,15 +333,13 @@ def text_body(rule, event, record):
 
 
 def alert_json(rule, event, record):
+    """`trailwatch scan --format json`'s line: the alert object without the rule prose."""
     obj = {
         "rule": rule["name"],
         "rule_id": rule["id"],
         "title": rule["title"],
         "severity": rule["severity"],
         "tags": rule["tags"],
-        "description": rule["description"],
-        "runbook": rule["runbook"],
-        "falsepositives": rule["falsepositives"],
     }
     obj.update(event)
     obj["record"] = record
@@ -350,7 +347,7 @@ def alert_json(rule, event, record):
 
 
 # ---------------------------------------------------------------------------
-# The function body, and the decode-only part of it
+# The function body
 # ---------------------------------------------------------------------------
 
 
@@ -369,198 +366,57 @@ def decode(payload):
     return json.loads(zlib.decompress(compressed, 16 + zlib.MAX_WBITS))
 
 
-def decode_pass(payloads):
-    parsed = 0
-    for payload in payloads:
-        data = decode(payload)
-        if data["messageType"] != "DATA_MESSAGE":
+def scan(path, rules, fmt, out):
+    """One payload file through the function body. Returns (events, alerts)."""
+    events = alerts = 0
+    with open(path, "rb") as fh:
+        data = decode(fh.read())
+    if data["messageType"] != "DATA_MESSAGE":
+        return 0, 0
+    for log_event in data["logEvents"]:
+        try:
+            record = json.loads(log_event["message"])
+        except ValueError:
             continue
-        for log_event in data["logEvents"]:
-            try:
-                record = json.loads(log_event["message"])
-            except ValueError:
-                continue
-            if is_record(record):
-                parsed += 1
-    return parsed
-
-
-STAGES = (
-    "envelope JSON + base64",
-    "+ gunzip",
-    "+ subscription JSON",
-    "+ parse every record (= a)",
-)
-
-
-def stage_pass(payloads, depth):
-    """The first `depth` (1..3) decoding stages on every payload, as decode() does them."""
-    total = 0
-    for payload in payloads:
-        compressed = base64.b64decode(json.loads(payload)["awslogs"]["data"])
-        if depth == 1:
-            total += len(compressed)
+        if not is_record(record):
             continue
-        text = zlib.decompress(compressed, 16 + zlib.MAX_WBITS)
-        if depth == 2:
-            total += len(text)
+        events += 1
+        names = matching_rules(record)
+        if not names:
             continue
-        total += len(json.loads(text)["logEvents"])
-    return total
-
-
-def full_pass(payloads, rules, counts=None):
-    """Returns (events processed, alerts, rendered characters)."""
-    events = alerts = rendered = 0
-    for payload in payloads:
-        data = decode(payload)
-        if data["messageType"] != "DATA_MESSAGE":
-            continue
-        for log_event in data["logEvents"]:
-            try:
-                record = json.loads(log_event["message"])
-            except ValueError:
-                continue
-            if not is_record(record):
-                continue
-            events += 1
-            names = matching_rules(record)
-            if not names:
-                continue
-            event = summary_of(record)
-            for name in names:
-                rule = rules[name]
-                message = (
-                    subject(rule, event),
-                    text_body(rule, event, record),
-                    alert_json(rule, event, record),
-                )
-                rendered += sum(map(len, message))
-                alerts += 1
-                if counts is not None:
-                    counts[name] = counts.get(name, 0) + 1
-    return events, alerts, rendered
-
-
-def measure_interleaved(warmup, iterations, passes):
-    """Warm-up runs of every pass, then rounds of one timed run of each pass in turn
-    (so load from other processes falls on every pass alike). Returns the samples."""
-    for fn in passes:
-        for _ in range(warmup):
-            fn()
-    samples = [[] for _ in passes]
-    for _ in range(iterations):
-        for fn, out in zip(passes, samples):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return samples
+        event = summary_of(record)
+        for name in names:
+            rule = rules[name]
+            if fmt == "email":
+                out.write(f"Subject: {subject(rule, event)}\n\n{text_body(rule, event, record)}\n{'=' * 72}\n\n")
+            else:
+                out.write(alert_json(rule, event, record) + "\n")
+            alerts += 1
+    return events, alerts
 
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 warm-up + 5 timed passes (default 3 + 21)")
-    parser.add_argument("--batches", default=os.path.join(root, "target", "bench-batches"))
-    parser.add_argument("--json", default=os.path.join(root, "target", "bench-results", "python.json"))
+    parser.add_argument("--format", choices=("email", "json"), default="email")
+    parser.add_argument("--manifest", default=os.path.join(root, "target", "bench-batches", "manifest.json"),
+                        help="the batches' manifest.json (built-in rule metadata)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="subscription payload files")
     args = parser.parse_args()
 
-    manifest_path = os.path.join(args.batches, "manifest.json")
-    if not os.path.exists(manifest_path):
-        print(
-            f"python baseline: SKIPPED: {manifest_path} not found "
-            "(run `cargo bench --bench pipeline` first; it needs ../shared/corpus)"
-        )
-        return 0
-    with open(manifest_path, encoding="utf-8") as fh:
-        manifest = json.load(fh)
-    payloads = []
-    for batch in manifest["batches"]:
-        with open(os.path.join(args.batches, batch["file"]), "rb") as fh:
-            payloads.append(fh.read())
-    rules = {rule["name"]: rule for rule in manifest["builtin_rules"]}
+    with open(args.manifest, encoding="utf-8") as fh:
+        rules = {rule["name"]: rule for rule in json.load(fh)["builtin_rules"]}
     missing = {"cloudtrail-change-failed", "cloudtrail-logging-changed", "console-login-without-mfa"} - set(rules)
     if missing:
-        print(f"python baseline: the manifest lacks built-in rules {sorted(missing)}", file=sys.stderr)
-        return 1
-    total_events = manifest["events"]
-
-    counts = {}
-    events, alerts, rendered = full_pass(payloads, rules, counts)
-    expected = manifest["rust_builtin_alerts_per_rule"]
-    counts_match = counts == {k: v for k, v in expected.items() if v}
-
-    warmup, iterations = (1, 5) if args.quick else (3, 21)
-    passes = [lambda d=depth: stage_pass(payloads, d) for depth in (1, 2, 3)]
-    passes += [lambda: decode_pass(payloads), lambda: full_pass(payloads, rules)]
-    samples = measure_interleaved(warmup, iterations, passes)
-    decode_samples, full_samples = samples[3], samples[4]
-    stage_medians = [statistics.median(stage) for stage in samples[:4]]
-    decode_median = statistics.median(decode_samples)
-    full_median = statistics.median(full_samples)
-
-    impl = sys.implementation
-    print(f"python baseline ({'quick' if args.quick else 'full'}): "
-          f"{impl.name} {sys.version.split()[0]}, stdlib json/zlib/base64, 1 thread")
-    print(f"input: {total_events} events in {len(payloads)} payloads from {args.batches}")
-    print(f"timing: {warmup} warm-up + {iterations} timed passes, passes run round-robin; median reported")
-    print()
-    print(f"{'scenario':<30} {'median ms':>10} {'events/s':>14} {'min..max ms':>17} {'alerts':>8}")
-    for label, samples, n_alerts in (
-        ("a  decode only", decode_samples, "-"),
-        ("b1 full, built-in rules", full_samples, str(alerts)),
-    ):
-        median = statistics.median(samples)
-        spread = f"{min(samples) * 1e3:.2f}..{max(samples) * 1e3:.2f}"
-        print(f"{label:<30} {median * 1e3:>10.2f} {total_events / median:>14,.0f} {spread:>17} {n_alerts:>8}")
-    print()
-    print(f"{'decode breakdown (cumulative)':<30} {'median ms':>10} {'stage ms':>10} {'events/s':>14}")
-    previous = 0.0
-    for name, median in zip(STAGES, stage_medians):
-        print(f"{name:<30} {median * 1e3:>10.2f} {(median - previous) * 1e3:>10.2f} {total_events / median:>14,.0f}")
-        previous = median
-    print()
-    print("alerts per rule: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    print("rust built-in:   " + ", ".join(f"{k}={v}" for k, v in sorted(expected.items())))
-    print(f"alert counts {'MATCH' if counts_match else 'DIFFER'} the Rust built-in-rules pass")
-    if events != total_events:
-        print(f"warning: {events} of {total_events} events processed")
-
-    os.makedirs(os.path.dirname(args.json), exist_ok=True)
-    with open(args.json, "w", encoding="utf-8") as fh:
-        json.dump(
-            {
-                "mode": "quick" if args.quick else "full",
-                "python": f"{impl.name} {sys.version.split()[0]}",
-                "events": total_events,
-                "batches": len(payloads),
-                "warmup": warmup,
-                "iterations": iterations,
-                "decode": {
-                    "median_s": decode_median,
-                    "min_s": min(decode_samples),
-                    "max_s": max(decode_samples),
-                    "events_per_s": total_events / decode_median,
-                },
-                "builtin": {
-                    "median_s": full_median,
-                    "min_s": min(full_samples),
-                    "max_s": max(full_samples),
-                    "events_per_s": total_events / full_median,
-                    "alerts": alerts,
-                    "alerts_per_rule": counts,
-                    "rendered_chars": rendered,
-                },
-                "decode_stages": [
-                    {"stage": name, "median_s": median} for name, median in zip(STAGES, stage_medians)
-                ],
-                "counts_match": counts_match,
-            },
-            fh,
-            indent=2,
-        )
-    return 0 if counts_match else 1
+        sys.exit(f"python baseline: {args.manifest} lacks built-in rules {sorted(missing)}")
+    events = alerts = 0
+    for path in args.files:
+        n_events, n_alerts = scan(path, rules, args.format, sys.stdout)
+        events += n_events
+        alerts += n_alerts
+    print(f"python baseline: {events} event(s) read from {len(args.files)} input(s); {alerts} alert(s)",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,83 +1,90 @@
 #!/usr/bin/env bash
-# Runs the pipeline benchmark and the Python baseline on the same batches, then prints
-# events/s for both and Rust(b1)/Python. See bench/README.md.
+# Runs every benchmark and prints one table; see bench/README.md.
+#   1. stage benches (divan): cargo bench --bench pipeline, which also writes the batches
+#      to target/bench-batches/;
+#   2. whole process on those batches: `trailwatch scan` (release) against
+#      bench/python_baseline.py, after checking both give the same alerts, timed by hyperfine.
 #
-#   scripts/bench.sh            full run (release build, 3 warm-up + 21 timed passes each)
-#   scripts/bench.sh --quick    fast run
+#   scripts/bench.sh            full run (100 samples per stage, 10 runs per process)
+#   scripts/bench.sh --quick    fast run (10 samples, 3 runs)
 #
-# Exits 0 with a message when ../shared/corpus is absent; exits 1 when Python's alert
-# counts differ from Rust's, or when a step fails. The 4x goal is reported, not enforced.
+# The corpus is $TRAILWATCH_CORPUS (default ../shared/corpus); without it the stage benches
+# use tests/fixtures/events. Exits 1 when Rust and Python disagree on the alerts.
 set -euo pipefail
-
 cd "$(dirname "$0")/.."
-quick=()
-for arg in "$@"; do
-  case "$arg" in
-    --quick) quick=(--quick) ;;
-    *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
-  esac
-done
 
-if [ ! -d ../shared/corpus/bulk ] || [ ! -d ../shared/corpus/sigma/rules ]; then
-  echo "bench: SKIPPED: ../shared/corpus (bulk/*.jsonl.gz, sigma/rules/) not found next to the repo"
-  exit 0
-fi
-command -v python3 >/dev/null || { echo "bench: python3 not found" >&2; exit 1; }
+samples=100 runs=10
+case "${1-}" in
+  "") ;;
+  --quick) samples=10 runs=3 ;;
+  *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
+esac
+target=${CARGO_TARGET_DIR:-target}
+out=$target/bench-results
+mkdir -p "$out"
+rm -f "$out/process.json"
 
-target_dir="${CARGO_TARGET_DIR:-target}"
-rm -f "$target_dir/bench-results/rust.json" "$target_dir/bench-results/python.json"
+echo "== release build and stage benches"
+cargo build --release --quiet --bin trailwatch
+cargo bench --quiet --bench pipeline -- --sample-count "$samples" --color never | tee "$out/stages.txt"
 
-echo "== building and running the Rust bench (cargo bench compiles with the release profile)"
-cargo bench --bench pipeline -- "${quick[@]}" --target-dir "$target_dir"
-echo
-echo "== running the Python baseline on the same payloads"
-python_status=0
-python3 bench/python_baseline.py "${quick[@]}" \
-  --batches "$target_dir/bench-batches" --json "$target_dir/bench-results/python.json" || python_status=$?
-echo
-
-summary_status=0
-python3 - "$target_dir/bench-results/rust.json" "$target_dir/bench-results/python.json" <<'PY' || summary_status=$?
-import json, sys
-rust = json.load(open(sys.argv[1]))
-py = json.load(open(sys.argv[2]))
-n = rust["events"]
-print(f"== summary: {n} CloudTrail events, {rust['batches']} subscription payloads, "
-      f"median of {rust['iterations']} Rust / {py['iterations']} Python passes")
-print(f"{'':32} {'events/s':>12} {'vs Python b1':>13} {'best pass':>12} {'vs Python b1':>13}")
-print(f"{'':32} {'(median)':>12} {'':>13} {'events/s':>12}")
-pb1 = py["builtin"]["events_per_s"]
-pb1_best = n / py["builtin"]["min_s"]
-rows = [
-    ("Rust  a  decode only", rust["decode"]),
-    ("Rust  b1 full, built-in rules", rust["builtin"]),
-    ("Rust  b2 full, SigmaHQ rules", rust["sigmahq"]),
-    ("Rust  b3 full, built-in+SigmaHQ", rust["combined"]),
-    ("Python a  decode only", py["decode"]),
-    ("Python b1 full, built-in rules", py["builtin"]),
-]
-for label, row in rows:
-    rate, best = row["events_per_s"], n / row["min_s"]
-    print(f"{label:<32} {rate:>12,.0f} {rate / pb1:>12.2f}x {best:>12,.0f} {best / pb1_best:>12.2f}x")
-ratio = rust["builtin"]["events_per_s"] / pb1
-ratio_best = (n / rust["builtin"]["min_s"]) / pb1_best
-decode_ratio = rust["decode"]["events_per_s"] / py["decode"]["events_per_s"]
-print()
-print(f"Rust(b1)/Python(b1) = {ratio:.2f}x on medians, {ratio_best:.2f}x on best passes"
-      f"   (decode only, medians: Rust(a)/Python(a) = {decode_ratio:.2f}x)")
-print()
-print(f"{'decode stage (cumulative, median ms)':<36} {'Rust':>8} {'Python':>8} {'Py/Rust':>8}")
-for r, p in zip(rust["decode_stages"], py["decode_stages"]):
-    rs, ps = r["median_s"] * 1e3, p["median_s"] * 1e3
-    print(f"{r['stage']:<36} {rs:>8.2f} {ps:>8.2f} {ps / rs:>7.2f}x")
-print()
-r_counts = {k: v for k, v in rust["builtin"]["alerts_per_rule"].items() if v}
-same = r_counts == py["builtin"]["alerts_per_rule"]
-print(f"alerts per pass: Rust b1 {rust['builtin']['alerts']}, Python {py['builtin']['alerts']} "
-      f"-> per-rule counts {'match' if same else 'DIFFER'}: {r_counts}")
-print(f"rendered per pass (subject + body + JSON): Rust b1 {rust['builtin']['rendered_bytes']:,} bytes, "
-      f"Python {py['builtin']['rendered_chars']:,} characters")
-print(f"goal Rust >= 4x Python (medians): {'met' if ratio >= 4 else 'NOT met'} ({ratio:.2f}x)")
-sys.exit(0 if same else 1)
+echo "== whole process, same batches"
+batches=("$target"/bench-batches/batch-*.json)
+manifest=$target/bench-batches/manifest.json
+# The interpreter itself (not a pyenv shim), without site-packages: the baseline is stdlib only.
+python=("$(python3 -c 'import sys; print(sys.executable)')" -I -S)
+# The three rules bench/python_baseline.py translates by hand.
+three=(--rules rules/cloudtrail-change-failed.yml --rules rules/cloudtrail-logging-changed.yml
+       --rules rules/console-login-without-mfa.yml)
+"$target/release/trailwatch" scan "${three[@]}" --format json "${batches[@]}" >"$out/rust-alerts.jsonl"
+"${python[@]}" bench/python_baseline.py --manifest "$manifest" --format json "${batches[@]}" >"$out/python-alerts.jsonl"
+python3 - "$out/rust-alerts.jsonl" "$out/python-alerts.jsonl" <<'PY'
+import collections, json, sys
+def alerts(path):
+    return collections.Counter((a["rule"], a["event_id"]) for a in map(json.loads, open(path)))
+rust, python = alerts(sys.argv[1]), alerts(sys.argv[2])
+per_rule = lambda c: dict(sorted(collections.Counter(rule for rule, _ in c.elements()).items()))
+print(f"alerts per rule: Rust {per_rule(rust)}, Python {per_rule(python)}")
+if rust != python:
+    sys.exit(f"ALERT MISMATCH between Rust and Python: only Rust {rust - python}, only Python {python - rust}")
 PY
-exit $(( python_status != 0 ? python_status : summary_status ))
+
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --style basic --warmup 1 --runs "$runs" --export-json "$out/process.json" \
+    -n "rust, 3 rules" "$target/release/trailwatch scan ${three[*]} --format email ${batches[*]}" \
+    -n "python, 3 rules" "${python[*]} bench/python_baseline.py --manifest $manifest --format email ${batches[*]}" \
+    -n "rust, built-in rules" "$target/release/trailwatch scan --format email ${batches[*]}"
+else
+  echo "whole process: SKIPPED: hyperfine not installed (apt-get install hyperfine)"
+fi
+
+python3 - "$out/stages.txt" "$out/process.json" "$manifest" <<'PY'
+import json, os, re, sys
+events = json.load(open(sys.argv[3]))["events"]
+unit = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+scale = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
+stages, name = {}, None   # divan's tree: a bench line (times), then its throughput line
+for line in open(sys.argv[1], encoding="utf-8"):
+    if m := re.search(r"[├╰]─ (\w+)", line):
+        name = m.group(1)
+        times = re.findall(r"([\d.]+) (ns|µs|us|ms|s)\b", line)
+        if len(times) == 4:  # fastest, slowest, median, mean
+            stages[name] = {"s": float(times[2][0]) * unit[times[2][1]]}
+    elif name in stages and len(rates := re.findall(r"([\d.]+) ([KMG]?)item/s", line)) == 4:
+        stages[name]["eps"] = float(rates[2][0]) * scale[rates[2][1]]
+decode = stages["a_decode_only"]["eps"]
+print(f"\n== summary: {events} events; stage figures are divan medians")
+print(f"{'stage':<34} {'events/s':>12} {'/ decode':>9} {'share of a':>11}")
+parts = ("envelope_base64", "gunzip", "subscription_json", "record_parse")
+for key in ("a_decode_only", *parts, "b_builtin_rules", "c_sigmahq_rules", "d_builtin_and_sigmahq"):
+    eps = stages[key]["eps"]
+    ratio = f"{'':>9} {decode / eps:>11.0%}" if key in parts else f"{eps / decode:>8.2f}x"
+    print(f"{key:<34} {eps:>12,.0f} {ratio}")
+print(f"{'rule_compile_builtin (cold start)':<34} {stages['rule_compile_builtin']['s'] * 1e3:>9.2f} ms")
+if os.path.exists(sys.argv[2]):
+    results = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
+    python = results["python, 3 rules"]["median"]
+    print(f"\n{'whole process (hyperfine median)':<34} {'events/s':>12} {'Rust/Python':>12}")
+    for label, r in results.items():
+        print(f"{label:<34} {events / r['median']:>12,.0f} {python / r['median']:>11.2f}x")
+PY

@@ -19,7 +19,17 @@ use trailwatch::rules::RuleSet;
 /// problem in any file fails the init with every problem listed: never a half-loaded set.
 fn load_rules(config: &Config) -> Result<RuleSet, String> {
     let Some(dir) = &config.rules_dir else {
-        return RuleSet::builtin().map_err(|err| format!("built-in rules do not compile: {err}"));
+        let rules =
+            RuleSet::builtin().map_err(|err| format!("built-in rules do not compile: {err}"))?;
+        if rules.is_empty() {
+            return Err(
+                "RULES_DIR is not set and this build has no built-in rules (built without the \
+                 `embedded-rules` feature, as `sam build` does): set RULES_DIR to the rules \
+                 layer (/opt)"
+                    .to_owned(),
+            );
+        }
+        return Ok(rules);
     };
     let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
         .map_err(|err| format!("cannot read the rules in RULES_DIR={dir}: {err}"))?;

@@ -154,7 +154,12 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn load_sources(dirs: &[PathBuf]) -> Result<Vec<RuleSource>> {
     if dirs.is_empty() {
-        return Ok(trailwatch::rules::builtin_sources());
+        let sources = trailwatch::rules::builtin_sources();
+        anyhow::ensure!(
+            !sources.is_empty(),
+            "this build has no built-in rules (built without the `embedded-rules` feature): pass --rules DIR"
+        );
+        return Ok(sources);
     }
     let mut sources = Vec::new();
     for dir in dirs {
@@ -243,7 +248,7 @@ fn alert_json_line(alert: &Alert) -> String {
     let mut value = alert.to_json();
     if let Some(object) = value.as_object_mut() {
         for key in ["description", "runbook", "falsepositives"] {
-            object.remove(key);
+            object.shift_remove(key);
         }
     }
     value.to_string()

@@ -453,7 +453,8 @@ impl<'a> FileChecker<'a> {
                     return None;
                 }
                 if level_ok {
-                    self.sigma(&self.source.text.clone())
+                    let text = sigma_part(&self.source.text);
+                    self.sigma(&text)
                 } else {
                     let mut without_level = map.clone();
                     without_level.remove("level");
@@ -462,6 +463,42 @@ impl<'a> FileChecker<'a> {
                 }
             }
         }
+    }
+}
+
+/// The part of a rule file rsigma needs (`title`, `id`, `logsource`, `detection`,
+/// `level`), with every other top-level block blanked line for line, so rsigma parses a
+/// fraction of the text and its line numbers still point into the file. The prose
+/// (description, runbook, tests) is most of a file and trailwatch reads it itself. Files
+/// that are not plain block-style YAML (several documents, directives, flow style at the
+/// top) are passed whole.
+pub(super) fn sigma_part(text: &str) -> std::borrow::Cow<'_, str> {
+    const KEEP: [&str; 5] = ["title", "id", "logsource", "detection", "level"];
+    let mut out = String::with_capacity(text.len() / 4);
+    let mut keep = false;
+    let mut saw_detection = false;
+    for line in text.lines() {
+        let first = line.chars().next();
+        if line.starts_with("---") || line.starts_with("...") || first == Some('%') {
+            return text.into();
+        }
+        let top_level_key = first.is_some_and(|c| !c.is_whitespace() && c != '#' && c != '-');
+        if top_level_key {
+            let Some((key, _)) = line.split_once(':') else {
+                return text.into();
+            };
+            keep = KEEP.contains(&key.trim_end());
+            saw_detection |= key.trim_end() == "detection";
+        }
+        if keep {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if saw_detection {
+        out.into()
+    } else {
+        text.into()
     }
 }
 
@@ -596,6 +633,24 @@ pub(super) fn locate_duplicates(problems: &mut [RuleProblem], sources: &[RuleSou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sigma_part_keeps_lines_and_drops_prose() {
+        let text = "title: t\ndescription: >-\n  long\n  prose\ndetection:\n  sel:\n    eventName: A\n  condition: sel\nrunbook: |\n  1. x\nlevel: high\n";
+        let part = sigma_part(text);
+        assert_eq!(part.lines().count(), text.lines().count());
+        assert_eq!(
+            part,
+            "title: t\n\n\n\ndetection:\n  sel:\n    eventName: A\n  condition: sel\n\n\nlevel: high\n"
+        );
+        for whole in [
+            "---\ntitle: t\ndetection: {}\n",
+            "{title: t, detection: {}}\n",
+            "title: t\n",
+        ] {
+            assert_eq!(sigma_part(whole), whole);
+        }
+    }
 
     #[test]
     fn quoted_tokens_prefers_longest() {

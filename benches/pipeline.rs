@@ -414,3 +414,13 @@ mod pipeline_with {
 fn rule_compile_builtin() -> RuleSet {
     RuleSet::builtin().expect("built-in rules compile")
 }
+
+/// Cold start from the layer `sam build` makes: loading the built-in rules' compiled
+/// bundle (no prose to parse) instead of their YAML.
+#[divan::bench]
+fn rule_load_bundle(bencher: divan::Bencher) {
+    let sources = trailwatch::rules::builtin_sources();
+    let bundle = RuleSet::bundle(&sources).expect("built-in rules bundle");
+    let today = time::OffsetDateTime::now_utc().date();
+    bencher.bench(|| RuleSet::from_bundle(&bundle, today).expect("bundle loads"));
+}

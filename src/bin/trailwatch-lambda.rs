@@ -15,7 +15,8 @@ use trailwatch::handler::{InvocationError, handle_event};
 use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
 
-/// The rules of `RULES_DIR` (e.g. a layer in `/opt`), or the built-in ones. Any
+/// The rules of `RULES_DIR` (a layer in `/opt`: the compiled bundle when there is one,
+/// else the YAML files), or the built-in ones. Any
 /// problem in any file fails the init with every problem listed: never a half-loaded set.
 fn load_rules(config: &Config) -> Result<RuleSet, String> {
     let Some(dir) = &config.rules_dir else {
@@ -31,13 +32,23 @@ fn load_rules(config: &Config) -> Result<RuleSet, String> {
         }
         return Ok(rules);
     };
-    let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
-        .map_err(|err| format!("cannot read the rules in RULES_DIR={dir}: {err}"))?;
-    if sources.is_empty() {
-        return Err(format!("RULES_DIR={dir} holds no .yml rule files"));
+    let bundle = std::path::Path::new(dir).join(trailwatch::rules::BUNDLE_FILE_NAME);
+    let rules = if bundle.is_file() {
+        // The layer `sam build` makes: rules linted and compiled at build time.
+        let json = std::fs::read_to_string(&bundle)
+            .map_err(|err| format!("cannot read {}: {err}", bundle.display()))?;
+        RuleSet::from_bundle(&json, time::OffsetDateTime::now_utc().date())
+    } else {
+        let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
+            .map_err(|err| format!("cannot read the rules in RULES_DIR={dir}: {err}"))?;
+        if sources.is_empty() {
+            return Err(format!(
+                "RULES_DIR={dir} holds no .yml rule files and no bundle"
+            ));
+        }
+        RuleSet::compile(&sources)
     }
-    let rules = RuleSet::compile(&sources)
-        .map_err(|err| format!("rules in RULES_DIR={dir} do not load, so none are used: {err}"))?;
+    .map_err(|err| format!("rules in RULES_DIR={dir} do not load, so none are used: {err}"))?;
     for warning in rules.warnings() {
         tracing::warn!("{warning}");
     }

@@ -103,6 +103,15 @@ enum RulesCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Lint the rules and write them as one compiled bundle (what the Lambda's rules
+    /// layer holds: it loads several times faster than the YAML files).
+    Compile {
+        /// Rule directories or files (default: the built-in rules).
+        dirs: Vec<PathBuf>,
+        /// Where to write the bundle (a directory gets `rules.bundle.json` inside).
+        #[arg(long, short, value_name = "PATH")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +131,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Lint { dirs }) => lint(&dirs),
         Command::Rules(RulesCommand::Test { dirs, junit }) => test_rules(&dirs, junit.as_deref()),
         Command::Rules(RulesCommand::List { rules, format }) => list(&rules.dirs, format),
+        Command::Rules(RulesCommand::Compile { dirs, output }) => compile(&dirs, &output),
     };
     match result {
         Ok(code) => code,
@@ -358,6 +368,20 @@ fn print_summary(
     for (rule, count) in outcome.alerts_per_rule() {
         eprintln!("  {count:>6}  {rule}");
     }
+}
+
+fn compile(dirs: &[PathBuf], output: &std::path::Path) -> Result<ExitCode> {
+    let sources = load_sources(dirs)?;
+    let bundle = RuleSet::bundle(&sources)?;
+    let path = if output.is_dir() {
+        output.join(trailwatch::rules::BUNDLE_FILE_NAME)
+    } else {
+        output.to_owned()
+    };
+    std::fs::write(&path, bundle)
+        .with_context(|| format!("cannot write the bundle to {}", path.display()))?;
+    println!("{} file(s) compiled into {}", sources.len(), path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {

@@ -580,6 +580,30 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProb
     }
 }
 
+/// Rebuilds a rule of a compiled bundle: its metadata as bundled, its matcher compiled
+/// again from the bundled text (`source` holds that text, for line numbers).
+pub(super) fn load_bundled(
+    rule: Rule,
+    matcher: &super::bundle::BundledMatcher,
+    source: &RuleSource,
+) -> Result<LoadedRule, Vec<RuleProblem>> {
+    let mut checker = FileChecker {
+        source,
+        lines: Lines { text: &source.text },
+        problems: Vec::new(),
+    };
+    let matcher = match matcher {
+        super::bundle::BundledMatcher::Sigma(text) => checker.sigma(text),
+        super::bundle::BundledMatcher::FilterPattern(pattern) => {
+            checker.filter_pattern(&Yaml::String(pattern.clone()))
+        }
+    };
+    match matcher {
+        Some(matcher) if checker.problems.is_empty() => Ok(LoadedRule { rule, matcher }),
+        _ => Err(checker.problems),
+    }
+}
+
 /// Problems for names and ids used by more than one rule.
 pub(super) fn duplicate_problems(loaded: &[LoadedRule]) -> Vec<RuleProblem> {
     let mut problems = Vec::new();

@@ -494,3 +494,68 @@ fn a_rule_that_needs_two_event_names_at_once_never_matches_and_is_a_problem() {
     let found = compile_one(&pattern).unwrap_err();
     assert_eq!(found.0[0].kind, ProblemKind::NeverMatches);
 }
+
+#[test]
+fn a_bundle_loads_the_same_rules_with_the_same_verdicts() {
+    let sources = builtin_sources();
+    let from_yaml = RuleSet::compile(&sources).unwrap();
+    let bundle = RuleSet::bundle(&sources).unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let from_bundle = RuleSet::from_bundle(&bundle, today).unwrap();
+    assert!(bundle.len() < sources.iter().map(|s| s.text.len()).sum::<usize>() / 2);
+    let strip = |rules: &[Rule]| -> Vec<Rule> {
+        rules
+            .iter()
+            .map(|r| Rule {
+                tests: Vec::new(),
+                ..r.clone()
+            })
+            .collect()
+    };
+    assert_eq!(strip(from_bundle.rules()), strip(from_yaml.rules()));
+    assert_eq!(
+        from_bundle.exclusions().collect::<Vec<_>>(),
+        from_yaml.exclusions().collect::<Vec<_>>()
+    );
+    let names = |verdict: Verdict<'_>| -> (Vec<String>, Vec<String>) {
+        (
+            verdict.matched.iter().map(|r| r.name.clone()).collect(),
+            verdict
+                .suppressed
+                .iter()
+                .map(|s| s.rule.name.clone())
+                .collect(),
+        )
+    };
+    let mut checked = 0;
+    for rule in from_yaml.rules() {
+        for test in &rule.tests {
+            assert_eq!(
+                names(from_bundle.evaluate(&test.event)),
+                names(from_yaml.evaluate(&test.event)),
+                "{}: {}",
+                rule.name,
+                test.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 400, "{checked}");
+}
+
+#[test]
+fn a_bundle_of_another_format_or_garbage_is_refused() {
+    let today = time::OffsetDateTime::now_utc().date();
+    let bundle = RuleSet::bundle(&[source("rules/a.yml", VALID)]).unwrap();
+    let other = bundle.replace(
+        "\"trailwatch_rule_bundle\":1",
+        "\"trailwatch_rule_bundle\":99",
+    );
+    let err = RuleSet::from_bundle(&other, today).unwrap_err();
+    assert!(
+        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 99")),
+        "{err}"
+    );
+    let err = RuleSet::from_bundle("%PDF", today).unwrap_err();
+    assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
+}

@@ -1,0 +1,81 @@
+//! The compiled rule bundle: one JSON file holding every rule's metadata and just the
+//! text its matcher needs (the Sigma `title`/`logsource`/`detection`/`level` blocks, or
+//! the filter pattern), plus the exclusion files. Loading it skips parsing the prose
+//! (descriptions, runbooks, tests) that makes up most of a rule file, which is what a
+//! Lambda cold start spends its time on. A bundle carries a format version; a bundle of
+//! another version is refused with a clear error instead of being misread.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ProblemKind, Rule, RuleLoadError, RuleProblem};
+
+/// The bundle format this build reads and writes.
+const VERSION: u32 = 1;
+
+/// The file name the Lambda looks for in `RULES_DIR`.
+pub const BUNDLE_FILE_NAME: &str = "rules.bundle.json";
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct Bundle {
+    trailwatch_rule_bundle: u32,
+    pub(super) rules: Vec<BundledRule>,
+    pub(super) exclusions: Vec<BundledSource>,
+}
+
+impl Bundle {
+    pub(super) fn new(rules: Vec<BundledRule>, exclusions: Vec<BundledSource>) -> Bundle {
+        Bundle {
+            trailwatch_rule_bundle: VERSION,
+            rules,
+            exclusions,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct BundledRule {
+    pub(super) rule: Rule,
+    pub(super) matcher: BundledMatcher,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum BundledMatcher {
+    /// The Sigma blocks of the rule file (other lines blanked).
+    Sigma(String),
+    /// A CloudWatch Logs filter pattern.
+    FilterPattern(String),
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct BundledSource {
+    pub(super) path: String,
+    pub(super) text: String,
+}
+
+pub(super) fn to_json(bundle: &Bundle) -> String {
+    serde_json::to_string(bundle).unwrap_or_default()
+}
+
+pub(super) fn from_json(json: &str) -> Result<Bundle, RuleLoadError> {
+    let problem = |reason: String| {
+        RuleLoadError(vec![RuleProblem {
+            path: BUNDLE_FILE_NAME.to_owned(),
+            line: 1,
+            kind: ProblemKind::BadBundle(reason),
+        }])
+    };
+    #[derive(Deserialize)]
+    struct Version {
+        trailwatch_rule_bundle: u32,
+    }
+    let version: Version = serde_json::from_str(json)
+        .map_err(|err| problem(format!("not a trailwatch rule bundle: {err}")))?;
+    if version.trailwatch_rule_bundle != VERSION {
+        return Err(problem(format!(
+            "bundle format {} but this build reads format {VERSION}: rebuild the bundle with the same trailwatch version",
+            version.trailwatch_rule_bundle
+        )));
+    }
+    serde_json::from_str(json).map_err(|err| problem(format!("malformed bundle: {err}")))
+}

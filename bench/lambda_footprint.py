@@ -13,6 +13,8 @@ dominate memory, all happen before that.
 
 usage: python3 bench/lambda_footprint.py [path/to/trailwatch-lambda] [--runs N]
 (build it first: cargo build --release --features lambda --bin trailwatch-lambda)
+RULES_DIR=dir measures loading the rules from dir (e.g. the output of
+`trailwatch rules compile rules --output dir`) instead of the built-in ones.
 """
 
 import base64
@@ -90,6 +92,9 @@ def function_env(port):
         "AWS_ENDPOINT_URL_SNS": "http://127.0.0.1:9",
         "AWS_MAX_ATTEMPTS": "1",
         "RUST_LOG": "error",
+        # The rules as the deployed function loads them (a dir with rules.bundle.json or
+        # YAML files); unset: the binary's built-in rules.
+        **({"RULES_DIR": os.environ["RULES_DIR"]} if os.environ.get("RULES_DIR") else {}),
     }
 
 

@@ -7,7 +7,8 @@
 #   3. fmt, clippy and every test with every feature; TRAILWATCH_REQUIRE_AWS_TESTS=1
 #      makes the moto and Lambda tests fail, not skip, when they cannot run (plain
 #      `cargo test` skips them and says why). Tests end the processes they start;
-#   4. sam validate --lint and cfn-lint on template.yaml.
+#   4. each fuzz target for 15 s (scripts/fuzz.sh smoke: cargo-fuzz, libFuzzer);
+#   5. sam validate --lint and cfn-lint on template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,7 @@ for _ in $(seq 100); do curl -s -o /dev/null "$AWS_ENDPOINT_URL" && break; sleep
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings
 cargo test --all-features --no-fail-fast
+scripts/fuzz.sh smoke
 sam validate --lint --template template.yaml --region us-east-1
 cfn-lint template.yaml
 echo "test.sh: all passed"

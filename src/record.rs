@@ -65,6 +65,13 @@ pub struct RecordHead<'a> {
 /// `eventName` and `eventSource` fields. `None` means "cannot tell cheaply" (not an
 /// object, a field missing or not a string, duplicate keys, bad JSON): the caller then
 /// parses fully and gets the precise reason.
+///
+/// The read skips the other values without decoding them, so it accepts two things the
+/// full parse refuses: a number beyond `f64` (`1e400`) and a lone surrogate escape
+/// (`"\ud800"`). A record with one of those is skipped as not JSON when it is parsed;
+/// when the prefilter rules it out first it is counted as processed instead. Either way
+/// it is counted (read = processed + skipped) and no rule could have matched it (found
+/// by fuzzing; CloudTrail does not write such values).
 pub fn record_head(text: &str) -> Option<RecordHead<'_>> {
     #[derive(Deserialize)]
     struct Identity<'a> {

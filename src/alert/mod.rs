@@ -77,10 +77,16 @@ impl Alert {
             .collect()
     }
 
-    /// The CloudTrail console page of the event, when the event id and region are known.
+    /// The CloudTrail console page of the event, when the event id and region are known
+    /// and look like CloudTrail's own (at most 64 ASCII letters, digits and `-`): the link
+    /// goes into the body whole, so a record must not make it long or point elsewhere.
     pub fn console_url(&self) -> Option<String> {
         let (region, id) = (&self.event.region, &self.event.event_id);
-        (!region.is_empty() && !id.is_empty()).then(|| {
+        let plain = |text: &str| {
+            (1..=64).contains(&text.len())
+                && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        (plain(region) && plain(id)).then(|| {
             format!("https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{id}")
         })
     }

@@ -126,3 +126,18 @@ fn dedup_key_depends_on_rule_and_event_only() {
     assert_ne!(a.dedup_key(), b.dedup_key());
     assert_eq!(a.dedup_key().len(), 64);
 }
+
+#[test]
+fn body_stays_under_the_limit_whatever_the_event_id_and_region() {
+    // Found by fuzz/fuzz_targets/record_match.rs's body-size invariant: the console
+    // link is not shortened, and it was built from any eventID and awsRegion.
+    let mut record = login();
+    record["eventID"] = json!("x".repeat(300 * 1024));
+    let alert = Alert::new(&rule(), record);
+    assert!(alert.text_body().len() <= MAX_BODY_BYTES);
+    assert_eq!(alert.console_url(), None);
+    let mut record = login();
+    record["awsRegion"] = json!("evil.example/x?");
+    assert_eq!(Alert::new(&rule(), record).console_url(), None);
+    assert!(Alert::new(&rule(), login()).console_url().is_some());
+}

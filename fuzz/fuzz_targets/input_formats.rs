@@ -1,0 +1,33 @@
+//! Every input the CLI accepts: format detection from content, gzip, subscription
+//! payloads and data, CloudTrail archives, JSON arrays, single records, JSON Lines.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use trailwatch::ingest::{DecodeLimits, InputFormat, RecordId, SkipReason, parse_input};
+
+const LIMITS: DecodeLimits = DecodeLimits {
+    max_decompressed_bytes: 1 << 20,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(batch) = parse_input(data.to_vec(), LIMITS) else {
+        return;
+    };
+    assert!(
+        batch.format.is_some(),
+        "a batch always says what it was read as"
+    );
+    if batch.format != Some(InputFormat::JsonLines) {
+        assert!(batch.skipped.is_empty());
+    }
+    for record in &batch.records {
+        if let RecordId::Line(n) = record.id {
+            assert!(n >= 1, "lines are 1-based");
+            assert_eq!(record.text, record.text.trim(), "JSON Lines are trimmed");
+            assert!(!record.text.is_empty() && !record.text.contains('\n'));
+        }
+    }
+    for skipped in &batch.skipped {
+        assert!(matches!(skipped.reason, SkipReason::NotUtf8 { .. }));
+    }
+});

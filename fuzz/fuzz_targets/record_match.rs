@@ -1,0 +1,94 @@
+//! Records through the built-in rules and the pipeline, and every alert rendered:
+//! one record per line of the input (JSON Lines).
+//!
+//! Invariants checked beyond "no panic":
+//! - the cheap head read agrees with the full parse, and the screen never skips a
+//!   record some rule matches (or an exclusion suppresses);
+//! - `pipeline::run` accounts for every line (read = processed + skipped) and gives the
+//!   same alerts as matching each record directly;
+//! - an SNS subject is one printable ASCII line of at most `MAX_SUBJECT_CHARS`, and a
+//!   text body is at most `MAX_BODY_BYTES`.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use trailwatch::alert::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS};
+use trailwatch::ingest::{Batch, RawRecord, RecordId};
+use trailwatch::pipeline;
+use trailwatch::record::{RecordError, parse_record, record_head};
+use trailwatch::rules::{RuleSet, Screen};
+
+fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| RuleSet::builtin().expect("the built-in rules compile"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let rules = rules();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+
+    let mut expected_alerts = Vec::new();
+    for line in &lines {
+        let parsed = parse_record(line);
+        if let Some(head) = record_head(line) {
+            // Documented (record::record_head): the cheap read skips the other fields
+            // without decoding them, so it accepts what the full parse refuses as not JSON
+            // (a number out of f64 range such as `1e400`, a lone surrogate escape such as
+            // `"\ud800x"`).
+            if matches!(parsed, Err(RecordError::NotJson(_))) {
+                continue;
+            }
+            let record = parsed.as_ref().unwrap_or_else(|err| {
+                panic!("record_head read {:?}, parse_record: {err}", head.event_name)
+            });
+            assert_eq!(record["eventName"].as_str(), Some(&*head.event_name));
+            if rules.screen(line) == Screen::Skip {
+                let verdict = rules.evaluate(record);
+                assert!(
+                    verdict.matched.is_empty() && verdict.suppressed.is_empty(),
+                    "the screen would skip {:?}, which a rule matches",
+                    head.event_name
+                );
+            }
+        }
+        if let Ok(record) = &parsed {
+            expected_alerts.extend(rules.matching(record).iter().map(|r| r.name.clone()));
+        }
+    }
+
+    let batch = Batch {
+        records: lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| RawRecord {
+                id: RecordId::Line(i + 1),
+                text: (*line).to_owned(),
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let outcome = pipeline::run(rules, batch);
+    assert_eq!(outcome.events_read(), lines.len() as u64);
+    assert_eq!(
+        outcome.events_read(),
+        outcome.events_processed + outcome.skipped.len() as u64
+    );
+    let alerted: Vec<String> = outcome.alerts.iter().map(|a| a.rule.clone()).collect();
+    assert_eq!(alerted, expected_alerts);
+
+    for alert in &outcome.alerts {
+        let subject = alert.subject();
+        assert!(subject.chars().count() <= MAX_SUBJECT_CHARS, "{subject:?}");
+        assert!(
+            subject.bytes().all(|b| (b' '..=b'~').contains(&b)),
+            "{subject:?}"
+        );
+        let body = alert.text_body();
+        assert!(body.len() <= MAX_BODY_BYTES, "body of {} bytes", body.len());
+        let json = alert.to_json();
+        assert!(json.is_object());
+        assert_eq!(json["rule"].as_str(), Some(alert.rule.as_str()));
+    }
+});

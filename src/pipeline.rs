@@ -168,6 +168,26 @@ mod tests {
     }
 
     #[test]
+    fn values_serde_json_refuses_are_counted_either_way() {
+        // Found by fuzzing: the cheap head read accepts a number beyond f64 and a lone
+        // surrogate escape, which the full parse refuses (see record::record_head).
+        let outcome = run(
+            &rules(),
+            batch(&[
+                r#"{"eventName":"DescribeTrails","eventSource":"cloudtrail.amazonaws.com","x":1e400}"#,
+                r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","x":1e400}"#,
+                r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","x":"\ud800x"}"#,
+            ]),
+        );
+        // No rule needs the first: counted as processed, never built. The others would
+        // reach the rules, so they are parsed, refused as not JSON, and skipped.
+        assert_eq!(outcome.events_processed, 1);
+        assert_eq!(outcome.events_skipped(), 2);
+        assert_eq!(outcome.events_read(), 3);
+        assert!(outcome.alerts.is_empty());
+    }
+
+    #[test]
     fn control_message_counts_and_yields_nothing() {
         let outcome = run(
             &rules(),

@@ -140,3 +140,62 @@ impl MetricsSink for MetricsOutput {
         }
     }
 }
+
+#[cfg(all(test, feature = "aws-tests"))]
+mod tests {
+    //! The fallback's accounting against canned `PutMetricData` responses: the real SDK
+    //! client over an HTTP client that answers from a script.
+
+    use std::sync::{Arc, Mutex};
+
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_metrics_chunk_reports_how_many_points_were_sent() {
+        let calls = Arc::new(Mutex::new(0usize));
+        let seen = Arc::clone(&calls);
+        let http = infallible_client_fn(move |_| {
+            let call = {
+                let mut calls = seen.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            if call == 1 {
+                http::Response::builder()
+                .status(200)
+                .body("<PutMetricDataResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PutMetricDataResponse>".to_owned())
+                .unwrap()
+            } else {
+                http::Response::builder()
+                .status(400)
+                .body("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>scripted</Message></Error></ErrorResponse>".to_owned())
+                .unwrap()
+            }
+        });
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .http_client(http)
+            .build();
+        let metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::from_conf(config), "Test");
+        let points: Vec<MetricPoint> = (0..1500)
+            .map(|i| MetricPoint {
+                name: "Matches",
+                dimensions: vec![("Rule", format!("r{i}"))],
+                value: 1.0,
+            })
+            .collect();
+        let err = metrics.put(&points).await.unwrap_err();
+        assert_eq!((err.sent, err.total), (1000, 1500), "{err}");
+        assert_eq!(*calls.lock().unwrap(), 2);
+    }
+}

@@ -219,6 +219,12 @@ async fn lambda_publishes_alerts_and_metrics_and_skips_bad_records() {
     assert_eq!(response["events_processed"], 4, "{response}");
     assert_eq!(response["events_skipped"], 1, "{response}");
     assert_eq!(response["alerts_published"], 2, "{response}");
+    // The reconciliation, in the response and in the invocation's log line.
+    assert_eq!(response["events_read"], 5, "{response}");
+    assert_eq!(
+        (&response["alerts"], &response["alerts_failed"]),
+        (&2.into(), &0.into())
+    );
 
     let envelopes = wiring.receive(2).await;
     assert_eq!(
@@ -236,10 +242,21 @@ async fn lambda_publishes_alerts_and_metrics_and_skips_bad_records() {
             .starts_with("[HIGH] Console login without MFA: "),
         "{login}"
     );
+    let log = emulator.log_text();
     assert!(
-        emulator.log_text().contains("3719"),
+        log.contains("3719"),
         "the skipped record's log-event id is logged"
     );
+    for field in [
+        "events_read=5",
+        "events_processed=4",
+        "events_skipped=1",
+        "alerts=2",
+        "alerts_published=2",
+        "alerts_failed=0",
+    ] {
+        assert!(log.contains(field), "{field} not logged:\n{log}");
+    }
 
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&crate::common::sdk_config().await);
     let listed = cloudwatch

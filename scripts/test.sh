@@ -8,7 +8,8 @@
 #      makes the moto and Lambda tests fail, not skip, when they cannot run (plain
 #      `cargo test` skips them and says why). Tests end the processes they start;
 #   4. each fuzz target for 15 s (scripts/fuzz.sh smoke: cargo-fuzz, libFuzzer);
-#   5. sam validate --lint and cfn-lint on template.yaml.
+#   5. sam validate --lint, cfn-lint and checkov (CIS and AWS checks; each skip is
+#      justified in the template) on template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +39,9 @@ cargo test --all-features --no-fail-fast
 scripts/fuzz.sh smoke
 sam validate --lint --template template.yaml --region us-east-1
 cfn-lint template.yaml
+# checkov in a venv of its own: its boto3 pin conflicts with aws-sam-cli's.
+v=3.3.30
+[ "$(.venv-checkov/bin/checkov --version 2>/dev/null)" = "$v" ] \
+    || { python3 -m venv .venv-checkov && .venv-checkov/bin/pip install --quiet --disable-pip-version-check "checkov==$v"; }
+.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 echo "test.sh: all passed"

@@ -174,19 +174,7 @@ mod tests {
                 .unwrap()
             }
         });
-        let config = aws_sdk_cloudwatch::Config::builder()
-            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                "AKIDEXAMPLE",
-                "secret",
-                None,
-                None,
-                "test",
-            ))
-            .http_client(http)
-            .build();
-        let metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::from_conf(config), "Test");
+        let metrics = CloudWatchMetrics::from_conf(&crate::aws::test_sdk_config(http), "Test");
         let points: Vec<MetricPoint> = (0..1500)
             .map(|i| MetricPoint {
                 name: "Matches",

@@ -32,3 +32,22 @@ pub async fn load_sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// An SDK configuration whose every request goes to `http`: the adapters' accounting
+/// tests drive the real clients (serialisation, XML parsing) from canned responses.
+#[cfg(all(test, feature = "aws-tests"))]
+pub(crate) fn test_sdk_config(http: aws_sdk_sns::config::SharedHttpClient) -> SdkConfig {
+    use aws_sdk_sns::config::{Credentials, Region, SharedCredentialsProvider};
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        )))
+        .http_client(http)
+        .build()
+}

@@ -29,6 +29,26 @@ level: high
     )
 }
 
+/// The `stop-watch` rule with three inline tests, the last two wrong: the second (named
+/// `quiet_test`, YAML-quoted as needed) expects no match on StopLogging, the third
+/// expects a match on StartLogging.
+fn stop_watch_with_two_wrong_tests(quiet_test: &str) -> String {
+    rule("Stop", "stop-watch", "StopLogging")
+        + &format!(
+            "tests:
+  - name: stop alerts
+    expect: match
+    event: {{eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}}
+  - name: {quiet_test}
+    expect: no_match
+    event: {{eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}}
+  - name: start alerts
+    expect: match
+    event: {{eventName: StartLogging, eventSource: cloudtrail.amazonaws.com}}
+"
+        )
+}
+
 fn builtin_test_count() -> usize {
     RuleSet::compile(&trailwatch::rules::builtin_sources())
         .expect("built-in rules load")
@@ -119,18 +139,7 @@ fn rules_list_with_a_custom_dir() {
 
 #[test]
 fn wrong_expectations_name_rule_test_and_reason_and_exit_one() {
-    let text = rule("Stop", "stop-watch", "StopLogging")
-        + "tests:
-  - name: stop alerts
-    expect: match
-    event: {eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}
-  - name: stop is quiet
-    expect: no_match
-    event: {eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}
-  - name: start alerts
-    expect: match
-    event: {eventName: StartLogging, eventSource: cloudtrail.amazonaws.com}
-";
+    let text = stop_watch_with_two_wrong_tests("stop is quiet");
     let dir = TempDir::new();
     let path = dir.write("stop.yml", text);
     dir.write("quiet.yml", rule("Quiet", "quiet", "DescribeTrails"));
@@ -511,18 +520,7 @@ fn named<'a>(elements: &'a [XmlElement], name: &str) -> Vec<&'a XmlElement> {
 
 #[test]
 fn junit_report_has_a_suite_per_rule_a_case_per_test_and_each_failure() {
-    let text = rule("Stop", "stop-watch", "StopLogging")
-        + "tests:
-  - name: stop alerts
-    expect: match
-    event: {eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}
-  - name: 'stop is <quiet> & \"silent\"'
-    expect: no_match
-    event: {eventName: StopLogging, eventSource: cloudtrail.amazonaws.com}
-  - name: start alerts
-    expect: match
-    event: {eventName: StartLogging, eventSource: cloudtrail.amazonaws.com}
-";
+    let text = stop_watch_with_two_wrong_tests(r#"'stop is <quiet> & "silent"'"#);
     let rules = TempDir::new();
     let stop = rules.write("stop.yml", text);
     rules.write("quiet.yml", rule("Quiet", "quiet", "DescribeTrails"));

@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use serde_json::json;
 
@@ -86,19 +85,7 @@ fn fake_sns(script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> F
 
 /// An SNS client whose every request goes to `http`.
 fn client(http: aws_sdk_sns::config::SharedHttpClient) -> Client {
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(http)
-        .build();
-    Client::from_conf(config)
+    Client::new(&crate::aws::test_sdk_config(http))
 }
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:alerts";

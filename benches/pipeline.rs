@@ -421,6 +421,5 @@ fn rule_compile_builtin() -> RuleSet {
 fn rule_load_bundle(bencher: divan::Bencher) {
     let sources = trailwatch::rules::builtin_sources();
     let bundle = RuleSet::bundle(&sources).expect("built-in rules bundle");
-    let today = time::OffsetDateTime::now_utc().date();
-    bencher.bench(|| RuleSet::from_bundle(&bundle, today).expect("bundle loads"));
+    bencher.bench(|| RuleSet::from_bundle(&bundle).expect("bundle loads"));
 }

@@ -1,7 +1,8 @@
 //! `trailwatch-lambda`: the function a CloudWatch Logs subscription invokes.
 //!
-//! Cold start does everything once: configuration from the environment, the compiled
-//! built-in rules, and the SDK clients. A bad configuration or rule set stops the init
+//! Cold start does everything once: configuration from the environment, the rules (the
+//! compiled bundle of the rules layer in `RULES_DIR`, or the built-in ones), and the SDK
+//! clients. A bad configuration or rule set stops the init
 //! with a message that says what to fix. Each invocation then runs
 //! [`trailwatch::handler::handle_event`], the CLI's pipeline plus SNS and CloudWatch.
 
@@ -37,7 +38,7 @@ fn load_rules(config: &Config) -> Result<RuleSet, String> {
         // The layer `sam build` makes: rules linted and compiled at build time.
         let json = std::fs::read_to_string(&bundle)
             .map_err(|err| format!("cannot read {}: {err}", bundle.display()))?;
-        RuleSet::from_bundle(&json, time::OffsetDateTime::now_utc().date())
+        RuleSet::from_bundle(&json)
     } else {
         let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
             .map_err(|err| format!("cannot read the rules in RULES_DIR={dir}: {err}"))?;

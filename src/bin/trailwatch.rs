@@ -394,7 +394,7 @@ fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
     let ungated: Vec<&str> = rules.ungated_rules().map(|r| r.path.as_str()).collect();
     if !ungated.is_empty() {
         eprintln!(
-            "note: {} rule(s) name no eventName the prefilter can use, so every event is fully parsed and evaluated: {}",
+            "note: {} rule(s) give the prefilter no eventName, userIdentity.type or errorCode to gate on, so every event is checked against them: {}",
             ungated.len(),
             ungated.join(", ")
         );

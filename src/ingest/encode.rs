@@ -110,7 +110,7 @@ impl SubscriptionBuilder {
 
     /// The event as JSON text (`{"awslogs":{"data":"..."}}`).
     pub fn payload_json(&self) -> String {
-        json!({"awslogs": {"data": self.encoded_data()}}).to_string()
+        serde_json::to_string(&self.envelope()).unwrap_or_default()
     }
 }
 

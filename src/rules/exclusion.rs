@@ -109,7 +109,7 @@ pub(super) fn load(
     let compiled = compile_detection(checker, &title, detection, filter_line)?;
     Some(LoadedExclusion {
         name,
-        path: String::new(),
+        path: checker.path().to_owned(),
         line: filter_line,
         reason: reason?,
         expires,

@@ -147,6 +147,11 @@ pub(super) struct FileChecker<'a> {
 }
 
 impl<'a> FileChecker<'a> {
+    /// The file being checked.
+    pub(super) fn path(&self) -> &str {
+        &self.source.path
+    }
+
     /// Records a problem.
     pub(super) fn problem(&mut self, line: usize, kind: ProblemKind) {
         self.problems.push(RuleProblem {
@@ -452,28 +457,31 @@ impl<'a> FileChecker<'a> {
                 if !self.check_modifiers(detection) {
                     return None;
                 }
-                if level_ok {
-                    let text = sigma_part(&self.source.text);
-                    self.sigma(&text)
-                } else {
-                    let mut without_level = map.clone();
-                    without_level.remove("level");
-                    let text = yaml_serde::to_string(&without_level).unwrap_or_default();
-                    self.sigma(&text)
+                // trailwatch checks `level` itself (with the list of valid levels), so
+                // rsigma never sees it; only a file passed whole still holds it, and then
+                // an invalid one is taken out.
+                match sigma_part(&self.source.text) {
+                    std::borrow::Cow::Borrowed(_) if !level_ok => {
+                        let mut without_level = map.clone();
+                        without_level.remove("level");
+                        let text = yaml_serde::to_string(&without_level).unwrap_or_default();
+                        self.sigma(&text)
+                    }
+                    part => self.sigma(&part),
                 }
             }
         }
     }
 }
 
-/// The part of a rule file rsigma needs (`title`, `id`, `logsource`, `detection`,
-/// `level`), with every other top-level block blanked line for line, so rsigma parses a
+/// The part of a rule file rsigma needs (`title`, `id`, `logsource`, `detection`), with
+/// every other top-level block blanked line for line, so rsigma parses a
 /// fraction of the text and its line numbers still point into the file. The prose
 /// (description, runbook, tests) is most of a file and trailwatch reads it itself. Files
 /// that are not plain block-style YAML (several documents, directives, flow style at the
 /// top) are passed whole.
 pub(super) fn sigma_part(text: &str) -> std::borrow::Cow<'_, str> {
-    const KEEP: [&str; 5] = ["title", "id", "logsource", "detection", "level"];
+    const KEEP: [&str; 4] = ["title", "id", "logsource", "detection"];
     let mut out = String::with_capacity(text.len() / 4);
     let mut keep = false;
     let mut saw_detection = false;
@@ -665,7 +673,7 @@ mod tests {
         assert_eq!(part.lines().count(), text.lines().count());
         assert_eq!(
             part,
-            "title: t\n\n\n\ndetection:\n  sel:\n    eventName: A\n  condition: sel\n\n\nlevel: high\n"
+            "title: t\n\n\n\ndetection:\n  sel:\n    eventName: A\n  condition: sel\n\n\n\n"
         );
         for whole in [
             "---\ntitle: t\ndetection: {}\n",

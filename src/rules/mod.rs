@@ -386,10 +386,7 @@ impl RuleSet {
         for source in sources {
             match load::load_rule_file(source) {
                 Ok(load::Loaded::Rule(rule)) => loaded.push(*rule),
-                Ok(load::Loaded::Exclusion(mut exclusion)) => {
-                    exclusion.path.clone_from(&source.path);
-                    loaded_exclusions.push(*exclusion);
-                }
+                Ok(load::Loaded::Exclusion(exclusion)) => loaded_exclusions.push(*exclusion),
                 Err(mut file_problems) => problems.append(&mut file_problems),
             }
         }
@@ -439,12 +436,7 @@ impl RuleSet {
         }
 
         let record_filter = prefilter::RecordFilter::from_gates(&gates);
-        let ungated: Vec<usize> = gates
-            .iter()
-            .enumerate()
-            .filter(|(_, gate)| **gate == prefilter::Gate::Any)
-            .map(|(index, _)| index)
-            .collect();
+        let mut ungated = Vec::new();
         let mut compiled_rules = Vec::with_capacity(loaded.len());
         let mut patterns = Vec::new();
         let mut rules = Vec::with_capacity(loaded.len());
@@ -452,13 +444,16 @@ impl RuleSet {
         let mut screen_patterns = Vec::new();
         let mut screen_keys = Some(std::collections::HashSet::new());
         for (index, loaded_rule) in loaded.into_iter().enumerate() {
-            let ungated = gates[index] == prefilter::Gate::Any;
+            let is_ungated = gates[index] == prefilter::Gate::Any;
+            if is_ungated {
+                ungated.push(index);
+            }
             match loaded_rule.matcher {
                 load::Matcher::Sigma {
                     mut compiled,
                     sigma,
                 } => {
-                    if ungated {
+                    if is_ungated {
                         match (prefilter::sigma_top_level_keys(&sigma), &mut screen_keys) {
                             (Some(keys), Some(all)) => all.extend(keys),
                             _ => screen_keys = None,
@@ -469,7 +464,7 @@ impl RuleSet {
                     compiled_rules.push(*compiled);
                 }
                 load::Matcher::Pattern(pattern) => {
-                    if ungated {
+                    if is_ungated {
                         if let Some(all) = &mut screen_keys {
                             all.extend(pattern.top_level_keys());
                         }
@@ -577,8 +572,14 @@ impl RuleSet {
     }
 
     /// Loads a bundle written by [`RuleSet::bundle`]: the same rules, checks and
-    /// matchers as compiling the YAML, minus the prose parsing.
-    pub fn from_bundle(json: &str, today: time::Date) -> Result<RuleSet, RuleLoadError> {
+    /// matchers as compiling the YAML, minus the prose parsing. Exclusions expire against
+    /// today's date (UTC).
+    pub fn from_bundle(json: &str) -> Result<RuleSet, RuleLoadError> {
+        RuleSet::from_bundle_on(json, time::OffsetDateTime::now_utc().date())
+    }
+
+    /// [`RuleSet::from_bundle`] as of `today` (see [`RuleSet::compile_on`]).
+    pub fn from_bundle_on(json: &str, today: time::Date) -> Result<RuleSet, RuleLoadError> {
         let bundle = bundle::from_json(json)?;
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
@@ -607,10 +608,7 @@ impl RuleSet {
                 text: bundled.text,
             };
             match load::load_rule_file(&source) {
-                Ok(load::Loaded::Exclusion(mut exclusion)) => {
-                    exclusion.path.clone_from(&source.path);
-                    loaded_exclusions.push(*exclusion);
-                }
+                Ok(load::Loaded::Exclusion(exclusion)) => loaded_exclusions.push(*exclusion),
                 Ok(load::Loaded::Rule(_)) => problems.push(RuleProblem {
                     path: source.path.clone(),
                     line: 1,
@@ -664,6 +662,9 @@ impl RuleSet {
     /// be decided cheaply (bad JSON, a missing field) is `Evaluate`, so the full parse
     /// reports the precise reason.
     pub fn screen(&self, text: &str) -> Screen {
+        if !self.has_prefilter() {
+            return Screen::Evaluate;
+        }
         let Some(head) = crate::record::record_head(text) else {
             return Screen::Evaluate;
         };
@@ -689,11 +690,6 @@ impl RuleSet {
         }
     }
 
-    /// The gate alone: false only when no gated rule can match a record with this head.
-    pub fn may_match(&self, head: &crate::record::RecordHead<'_>) -> bool {
-        self.record_filter.may_match(head)
-    }
-
     /// Rules the prefilter cannot gate (no `eventName`, `userIdentity.type` or
     /// `errorCode` requirement it can prove): each one makes every record go through
     /// the full evaluation. `rules lint` names them.
@@ -703,9 +699,10 @@ impl RuleSet {
             .filter_map(|&index| self.rules.get(index))
     }
 
-    /// True when [`RuleSet::screen`] can skip records whose name no rule needs.
+    /// True when [`RuleSet::screen`] can skip anything: false when an ungated rule may
+    /// read any key of a record (a keyword search), so every record must be built.
     pub fn has_prefilter(&self) -> bool {
-        self.record_filter.is_selective()
+        !matches!(&self.ungated_screen, Some(UngatedScreen { keys: None, .. }))
     }
 
     /// The rules that match a CloudTrail record, in load order (exclusions applied).

@@ -227,31 +227,27 @@ pub(crate) fn pattern_gate(requirement: &Requirement) -> Gate {
     }
 }
 
-/// The union of every rule's gate.
+/// The union of every gated rule's gate (rules with `Gate::Any` are screened another
+/// way, see `RuleSet::screen`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RecordFilter {
-    /// `None`: every record passes.
-    keys: Option<Keys>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Keys {
     event_names: HashSet<String>,
     event_name_prefixes: Vec<String>,
     identity_types: HashSet<String>,
     error_code: bool,
 }
 
-/// `text` lowercased on the stack when it is short ASCII, else on the heap.
-fn lowercase_contains(set: &HashSet<String>, text: &str) -> bool {
+/// Runs `f` on `text` lowercased: on the stack when it is short ASCII (every CloudTrail
+/// event name and identity type), else on the heap.
+fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
     let mut buffer = [0u8; 64];
     match buffer.get_mut(..text.len()) {
         Some(lower) if text.is_ascii() => {
             lower.copy_from_slice(text.as_bytes());
             lower.make_ascii_lowercase();
-            std::str::from_utf8(lower).is_ok_and(|name| set.contains(name))
+            f(std::str::from_utf8(lower).unwrap_or_default())
         }
-        _ => set.contains(&text.to_lowercase()),
+        _ => f(&text.to_lowercase()),
     }
 }
 
@@ -259,53 +255,41 @@ impl RecordFilter {
     /// The filter letting through what any of `gates` lets through (`Gate::Any` gates
     /// are left out: the caller screens those rules another way).
     pub(crate) fn from_gates<'a>(gates: impl IntoIterator<Item = &'a Gate>) -> RecordFilter {
-        let mut keys = Keys::default();
-        for gate in gates {
-            match gate {
-                Gate::Any => {}
-                Gate::Only(set) => {
-                    for key in set {
-                        match key {
-                            Key::EventName(name) => {
-                                keys.event_names.insert(name.clone());
-                            }
-                            Key::EventNamePrefix(prefix) => {
-                                keys.event_name_prefixes.push(prefix.clone());
-                            }
-                            Key::IdentityType(kind) => {
-                                keys.identity_types.insert(kind.clone());
-                            }
-                            Key::ErrorCode => keys.error_code = true,
-                        }
+        let mut filter = RecordFilter::default();
+        for key in gates.into_iter().flat_map(|gate| match gate {
+            Gate::Any => None,
+            Gate::Only(keys) => Some(keys),
+        }) {
+            for key in key {
+                match key {
+                    Key::EventName(name) => {
+                        filter.event_names.insert(name.clone());
                     }
+                    Key::EventNamePrefix(prefix) => filter.event_name_prefixes.push(prefix.clone()),
+                    Key::IdentityType(kind) => {
+                        filter.identity_types.insert(kind.clone());
+                    }
+                    Key::ErrorCode => filter.error_code = true,
                 }
             }
         }
-        RecordFilter { keys: Some(keys) }
+        filter
     }
 
-    /// False only when no rule can match a record with these keys.
+    /// False only when no gated rule can match a record with this head.
     pub(crate) fn may_match(&self, record: &RecordHead<'_>) -> bool {
-        let Some(keys) = &self.keys else {
-            return true;
-        };
-        (keys.error_code && record.has_error_code)
-            || lowercase_contains(&keys.event_names, &record.event_name)
-            || (!keys.event_name_prefixes.is_empty() && {
-                let name = record.event_name.to_lowercase();
-                keys.event_name_prefixes
-                    .iter()
-                    .any(|p| name.starts_with(p.as_str()))
+        (self.error_code && record.has_error_code)
+            || with_lowercase(&record.event_name, |name| {
+                self.event_names.contains(name)
+                    || self
+                        .event_name_prefixes
+                        .iter()
+                        .any(|prefix| name.starts_with(prefix.as_str()))
             })
             || record
                 .identity_type
                 .as_deref()
-                .is_some_and(|kind| lowercase_contains(&keys.identity_types, kind))
-    }
-
-    /// True when the filter can rule anything out.
-    pub(crate) fn is_selective(&self) -> bool {
-        self.keys.is_some()
+                .is_some_and(|kind| with_lowercase(kind, |kind| self.identity_types.contains(kind)))
     }
 }
 
@@ -398,7 +382,6 @@ mod tests {
     #[test]
     fn root_identity_and_error_codes_gate_rules_without_event_names() {
         let f = filter("  sel:\n    userIdentity.type: Root\n  condition: sel");
-        assert!(f.is_selective());
         let mut root = named("ListBuckets");
         assert!(!f.may_match(&root));
         root.identity_type = Some("Root".into());

@@ -315,14 +315,12 @@ fn filter_pattern_rules_match_like_sigma_rules_and_feed_the_prefilter() {
     assert!(set.matching(&start).is_empty());
     // The pattern's eventName is case-sensitive in CloudWatch; the prefilter only
     // needs to keep what could match.
-    let head = |name: &'static str| crate::record::RecordHead {
-        event_name: name.into(),
-        identity_type: None,
-        has_error_code: false,
+    let record = |name: &str| {
+        format!(r#"{{"eventName":"{name}","eventSource":"cloudtrail.amazonaws.com"}}"#)
     };
     assert!(set.has_prefilter());
-    assert!(set.may_match(&head("StopLogging")));
-    assert!(!set.may_match(&head("DescribeTrails")));
+    assert_eq!(set.screen(&record("StopLogging")), Screen::Evaluate);
+    assert_eq!(set.screen(&record("DescribeTrails")), Screen::Skip);
 }
 
 #[test]
@@ -501,7 +499,7 @@ fn a_bundle_loads_the_same_rules_with_the_same_verdicts() {
     let from_yaml = RuleSet::compile(&sources).unwrap();
     let bundle = RuleSet::bundle(&sources).unwrap();
     let today = time::OffsetDateTime::now_utc().date();
-    let from_bundle = RuleSet::from_bundle(&bundle, today).unwrap();
+    let from_bundle = RuleSet::from_bundle_on(&bundle, today).unwrap();
     assert!(bundle.len() < sources.iter().map(|s| s.text.len()).sum::<usize>() / 2);
     let strip = |rules: &[Rule]| -> Vec<Rule> {
         rules
@@ -551,11 +549,11 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
         "\"trailwatch_rule_bundle\":1",
         "\"trailwatch_rule_bundle\":99",
     );
-    let err = RuleSet::from_bundle(&other, today).unwrap_err();
+    let err = RuleSet::from_bundle_on(&other, today).unwrap_err();
     assert!(
         matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 99")),
         "{err}"
     );
-    let err = RuleSet::from_bundle("%PDF", today).unwrap_err();
+    let err = RuleSet::from_bundle_on("%PDF", today).unwrap_err();
     assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
 }

@@ -28,3 +28,5 @@ pub mod metrics;
 pub mod pipeline;
 pub mod record;
 pub mod rules;
+pub mod state;
+pub mod stateful;

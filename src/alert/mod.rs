@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::EventSummary;
-use crate::rules::{Rule, Severity};
+use crate::rules::{Route, Rule, Severity};
 
 pub use render::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS, TRUNCATION_MARKER};
 
@@ -37,8 +37,60 @@ pub struct Alert {
     /// What happened, who, where and when.
     #[serde(flatten)]
     pub event: EventSummary,
-    /// The CloudTrail record.
+    /// The topic the alert goes to: the rule's `route`, else the severity table's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
+    /// The account's name, from the configured account map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    /// For a correlation rule: the group, the count, the window and the events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<CorrelationSummary>,
+    /// For a rule with `dedup`: its key, window, and the repeats suppressed before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<DedupSummary>,
+    /// For a `first_seen` rule: the combination seen for the first time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<FirstSeenSummary>,
+    /// The CloudTrail record (for a correlation: the event that made it fire).
     pub record: Value,
+}
+
+/// What made a correlation fire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CorrelationSummary {
+    /// `event_count`, `value_count` or `temporal`.
+    pub kind: String,
+    /// The group-by fields and this group's values.
+    pub group: Vec<(String, String)>,
+    /// Events (or distinct values, or rules) counted in the window.
+    pub count: u64,
+    /// The window, as written (e.g. `5m`).
+    pub timespan: String,
+    /// The referenced rules.
+    pub rules: Vec<String>,
+    /// The `eventID`s of the events in the window that fired (at most 50).
+    pub event_ids: Vec<String>,
+}
+
+/// A deduplicated rule's alert: the first match of its key in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DedupSummary {
+    /// The `by` fields and this alert's values.
+    pub key: Vec<(String, String)>,
+    /// The window, as written (e.g. `1h`).
+    pub window: String,
+    /// Matches of this key suppressed in the window before this alert.
+    pub suppressed_before: u64,
+}
+
+/// A first-seen rule's alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirstSeenSummary {
+    /// The fields and the values not seen before.
+    pub values: Vec<(String, String)>,
+    /// The history window, as written (e.g. `14d`).
+    pub history: String,
 }
 
 impl Alert {
@@ -54,6 +106,11 @@ impl Alert {
             runbook: rule.runbook.clone(),
             falsepositives: rule.falsepositives.clone(),
             event: EventSummary::from_record(&record),
+            route: rule.route,
+            account_name: None,
+            correlation: None,
+            dedup: None,
+            first_seen: None,
             record,
         }
     }

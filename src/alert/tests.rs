@@ -20,6 +20,10 @@ fn rule() -> Rule {
         filter_pattern: None,
         exempt_from: vec![],
         tests: vec![],
+        dedup: None,
+        first_seen: None,
+        route: None,
+        correlation: None,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ProblemKind, Rule, RuleLoadError, RuleProblem};
 
 /// The bundle format this build reads and writes.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The file name the Lambda looks for in `RULES_DIR`.
 pub const BUNDLE_FILE_NAME: &str = "rules.bundle.json";
@@ -20,14 +20,22 @@ pub(super) struct Bundle {
     trailwatch_rule_bundle: u32,
     pub(super) rules: Vec<BundledRule>,
     pub(super) exclusions: Vec<BundledSource>,
+    /// Correlation rules: their metadata carries everything they run on.
+    #[serde(default)]
+    pub(super) correlations: Vec<Rule>,
 }
 
 impl Bundle {
-    pub(super) fn new(rules: Vec<BundledRule>, exclusions: Vec<BundledSource>) -> Bundle {
+    pub(super) fn new(
+        rules: Vec<BundledRule>,
+        exclusions: Vec<BundledSource>,
+        correlations: Vec<Rule>,
+    ) -> Bundle {
         Bundle {
             trailwatch_rule_bundle: VERSION,
             rules,
             exclusions,
+            correlations,
         }
     }
 }

@@ -40,6 +40,8 @@ pub(super) enum Loaded {
     Rule(Box<LoadedRule>),
     /// An exclusion (a Sigma filter).
     Exclusion(Box<LoadedExclusion>),
+    /// A Sigma correlation rule (its metadata, with `correlation` set).
+    Correlation(Box<Rule>),
 }
 
 /// Finds lines in a rule file's text. rsigma and serde report no spans for most
@@ -416,6 +418,41 @@ impl<'a> FileChecker<'a> {
         }
     }
 
+    /// Parses a correlation rule file with rsigma and reduces it to what trailwatch runs.
+    fn correlation_rule(&mut self, text: &str) -> Option<super::stateful::Correlation> {
+        let line = self.key_line("correlation");
+        let collection = match rsigma_parser::parse_sigma_yaml(text) {
+            Ok(collection) => collection,
+            Err(err) => {
+                let line = err.location().map_or(line, |loc| loc.line as usize);
+                self.sigma_problem(line, &err.to_string());
+                return None;
+            }
+        };
+        for err in &collection.errors {
+            let at = self.lines.of_message(err, line);
+            self.sigma_problem(at, err);
+        }
+        if !collection.errors.is_empty() {
+            return None;
+        }
+        if collection.correlations.len() != 1
+            || !collection.rules.is_empty()
+            || !collection.filters.is_empty()
+        {
+            self.problem(
+                1,
+                ProblemKind::NotOneRule {
+                    rules: collection.rules.len(),
+                    correlations: collection.correlations.len(),
+                    filters: collection.filters.len(),
+                },
+            );
+            return None;
+        }
+        super::stateful::correlation(self, &collection.correlations[0])
+    }
+
     /// Compiles `filter_pattern:`.
     fn filter_pattern(&mut self, value: &Yaml) -> Option<Matcher> {
         let line = self.key_line("filter_pattern");
@@ -553,8 +590,25 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProb
         };
     }
     let severity = checker.severity(map);
+    if map.contains_key("correlation") {
+        let name = checker.name(map);
+        let correlation = checker.correlation_rule(&source.text);
+        let route = super::stateful::route(&mut checker, map);
+        return match (title, severity, correlation) {
+            (Some(title), Some(severity), Some(correlation)) if checker.problems.is_empty() => {
+                let mut rule = metadata(map, source, name, title, severity);
+                rule.correlation = Some(correlation);
+                rule.route = route;
+                Ok(Loaded::Correlation(Box::new(rule)))
+            }
+            _ => Err(checker.problems),
+        };
+    }
     checker.check_logsource(map);
     let name = checker.name(map);
+    let dedup = super::stateful::dedup(&mut checker, map);
+    let first_seen = super::stateful::first_seen(&mut checker, map);
+    let route = super::stateful::route(&mut checker, map);
     let tests = checker.inline_tests(map);
     let matcher = checker.matcher(map, severity.is_some());
 
@@ -564,27 +618,45 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProb
                 Matcher::Pattern(pattern) => Some(pattern.source().to_owned()),
                 Matcher::Sigma { .. } => None,
             };
-            Ok(Loaded::Rule(Box::new(LoadedRule {
-                rule: Rule {
-                    name,
-                    id: string_at(map, "id").map(str::to_owned),
-                    title,
-                    severity,
-                    description: string_at(map, "description").map(|d| d.trim().to_owned()),
-                    runbook: string_at(map, "runbook").map(|r| r.trim_end().to_owned()),
-                    tags: string_list(map, "tags"),
-                    falsepositives: string_list(map, "falsepositives"),
-                    references: string_list(map, "references"),
-                    author: string_at(map, "author").map(str::to_owned),
-                    path: source.path.clone(),
-                    filter_pattern,
-                    exempt_from: string_list(map, "exempt_from"),
-                    tests,
-                },
-                matcher,
-            })))
+            let mut rule = metadata(map, source, name, title, severity);
+            rule.filter_pattern = filter_pattern;
+            rule.tests = tests;
+            rule.dedup = dedup;
+            rule.first_seen = first_seen;
+            rule.route = route;
+            Ok(Loaded::Rule(Box::new(LoadedRule { rule, matcher })))
         }
         _ => Err(checker.problems),
+    }
+}
+
+/// A rule's metadata (everything but its matcher and trailwatch's stateful keys).
+fn metadata(
+    map: &Mapping,
+    source: &RuleSource,
+    name: String,
+    title: String,
+    severity: Severity,
+) -> Rule {
+    Rule {
+        name,
+        id: string_at(map, "id").map(str::to_owned),
+        title,
+        severity,
+        description: string_at(map, "description").map(|d| d.trim().to_owned()),
+        runbook: string_at(map, "runbook").map(|r| r.trim_end().to_owned()),
+        tags: string_list(map, "tags"),
+        falsepositives: string_list(map, "falsepositives"),
+        references: string_list(map, "references"),
+        author: string_at(map, "author").map(str::to_owned),
+        path: source.path.clone(),
+        filter_pattern: None,
+        exempt_from: string_list(map, "exempt_from"),
+        tests: Vec::new(),
+        dedup: None,
+        first_seen: None,
+        route: None,
+        correlation: None,
     }
 }
 
@@ -613,11 +685,11 @@ pub(super) fn load_bundled(
 }
 
 /// Problems for names and ids used by more than one rule.
-pub(super) fn duplicate_problems(loaded: &[LoadedRule]) -> Vec<RuleProblem> {
+pub(super) fn duplicate_problems(loaded: &[LoadedRule], correlations: &[Rule]) -> Vec<RuleProblem> {
     let mut problems = Vec::new();
     let mut seen_names: HashMap<&str, &Rule> = HashMap::new();
     let mut seen_ids: HashMap<&str, &Rule> = HashMap::new();
-    for rule in loaded.iter().map(|loaded| &loaded.rule) {
+    for rule in loaded.iter().map(|loaded| &loaded.rule).chain(correlations) {
         if let Some(first) = seen_names.insert(&rule.name, rule) {
             problems.push(duplicate(rule, "name", &rule.name, first));
         }

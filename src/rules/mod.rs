@@ -15,6 +15,7 @@ pub mod filter_pattern;
 mod load;
 mod prefilter;
 mod selftest;
+mod stateful;
 mod view;
 
 use std::fmt;
@@ -26,6 +27,7 @@ use serde_json::Value;
 pub use builtin::{builtin_sources, read_rule_dir};
 pub use bundle::BUNDLE_FILE_NAME;
 pub use selftest::{InlineTestFailure, InlineTestReport};
+pub use stateful::{Correlation, CorrelationKind, Dedup, FirstSeen, Route};
 
 /// How bad a match is: the Sigma `level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -139,6 +141,18 @@ pub struct Rule {
     /// Inline tests (not carried in a compiled bundle).
     #[serde(skip)]
     pub tests: Vec<InlineTest>,
+    /// `dedup:`: one alert per key and window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<Dedup>,
+    /// `first_seen:`: alert on combinations new within a history window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<FirstSeen>,
+    /// `route:`: the topic this rule's alerts go to (else the severity table decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
+    /// For a Sigma correlation rule: what it correlates (it has no matcher of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Correlation>,
 }
 
 impl Rule {
@@ -160,6 +174,10 @@ impl Rule {
             filter_pattern: None,
             exempt_from: Vec::new(),
             tests: Vec::new(),
+            dedup: None,
+            first_seen: None,
+            route: None,
+            correlation: None,
         }
     }
 }
@@ -257,6 +275,15 @@ pub enum ProblemKind {
     /// A malformed exclusion (Sigma filter) file.
     #[error("exclusion: {0}")]
     BadExclusion(String),
+    /// A malformed `dedup`, `first_seen` or `route`.
+    #[error("{0}")]
+    BadStatefulKey(String),
+    /// A Sigma correlation trailwatch cannot run.
+    #[error("unsupported correlation: {0}")]
+    UnsupportedCorrelation(String),
+    /// A correlation naming a rule no loaded file has.
+    #[error("correlation refers to rule {0:?}, which no loaded detection rule has as name or id")]
+    UnknownRuleReference(String),
     /// A name or id used by two files.
     #[error("duplicate rule {key} {value:?} (also used by {first})")]
     Duplicate {
@@ -359,6 +386,56 @@ pub struct RuleSet {
     /// their filter patterns, and the top-level keys they read (`None`: any key).
     ungated_screen: Option<UngatedScreen>,
     warnings: Vec<RuleWarning>,
+    /// Sigma correlation rules (metadata with `correlation` set).
+    correlations: Vec<Rule>,
+    /// For each rule (by index): the correlations (by index) its matches feed.
+    feeds: Vec<Vec<usize>>,
+    /// For each correlation (by index): the rules (by index) it references.
+    references: Vec<Vec<usize>>,
+    /// Rule name → index.
+    by_name: std::collections::HashMap<String, usize>,
+}
+
+/// Resolves each correlation's `rules:` (names or ids) to rule indices; an unknown
+/// reference is a problem on the correlation's `rules:` line.
+fn resolve_references(
+    loaded: &[load::LoadedRule],
+    correlations: &[Rule],
+    sources: &[RuleSource],
+    problems: &mut Vec<RuleProblem>,
+) -> Vec<Vec<usize>> {
+    correlations
+        .iter()
+        .map(|correlation| {
+            let Some(spec) = &correlation.correlation else {
+                return Vec::new();
+            };
+            let mut indices = Vec::new();
+            for reference in &spec.rules {
+                let found = loaded.iter().position(|l| {
+                    l.rule.name == *reference || l.rule.id.as_deref() == Some(reference.as_str())
+                });
+                match found {
+                    Some(index) => indices.push(index),
+                    None => {
+                        let line = sources
+                            .iter()
+                            .find(|s| s.path == correlation.path)
+                            .and_then(|s| {
+                                s.text.lines().position(|l| l.contains(reference.as_str()))
+                            })
+                            .map_or(1, |i| i + 1);
+                        problems.push(RuleProblem {
+                            path: correlation.path.clone(),
+                            line,
+                            kind: ProblemKind::UnknownRuleReference(reference.clone()),
+                        });
+                    }
+                }
+            }
+            indices
+        })
+        .collect()
 }
 
 impl fmt::Debug for RuleSet {
@@ -383,14 +460,23 @@ impl RuleSet {
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
         let mut loaded_exclusions = Vec::new();
+        let mut correlations = Vec::new();
         for source in sources {
             match load::load_rule_file(source) {
                 Ok(load::Loaded::Rule(rule)) => loaded.push(*rule),
                 Ok(load::Loaded::Exclusion(exclusion)) => loaded_exclusions.push(*exclusion),
+                Ok(load::Loaded::Correlation(rule)) => correlations.push(*rule),
                 Err(mut file_problems) => problems.append(&mut file_problems),
             }
         }
-        RuleSet::assemble(loaded, loaded_exclusions, sources, problems, today)
+        RuleSet::assemble(
+            loaded,
+            loaded_exclusions,
+            correlations,
+            sources,
+            problems,
+            today,
+        )
     }
 
     /// Checks the loaded rules as a set (rules no event can match, duplicate names and
@@ -398,10 +484,12 @@ impl RuleSet {
     fn assemble(
         loaded: Vec<load::LoadedRule>,
         loaded_exclusions: Vec<exclusion::LoadedExclusion>,
+        correlations: Vec<Rule>,
         sources: &[RuleSource],
         mut problems: Vec<RuleProblem>,
         today: time::Date,
     ) -> Result<RuleSet, RuleLoadError> {
+        let references = resolve_references(&loaded, &correlations, sources, &mut problems);
         let gates: Vec<prefilter::Gate> = loaded
             .iter()
             .map(|l| match &l.matcher {
@@ -428,7 +516,7 @@ impl RuleSet {
                 });
             }
         }
-        let mut duplicates = load::duplicate_problems(&loaded);
+        let mut duplicates = load::duplicate_problems(&loaded, &correlations);
         load::locate_duplicates(&mut duplicates, sources);
         problems.extend(duplicates);
         if !problems.is_empty() {
@@ -521,6 +609,18 @@ impl RuleSet {
         }
         let mut engine = Engine::new();
         engine.extend_compiled_rules(compiled_rules);
+        let mut feeds = vec![Vec::new(); rules.len()];
+        for (correlation, referenced) in references.iter().enumerate() {
+            for &rule in referenced {
+                feeds[rule].push(correlation);
+            }
+        }
+        let by_name = rules
+            .iter()
+            .chain(&correlations)
+            .enumerate()
+            .map(|(index, rule)| (rule.name.clone(), index))
+            .collect();
         Ok(RuleSet {
             rules,
             engine,
@@ -530,6 +630,10 @@ impl RuleSet {
             ungated,
             ungated_screen,
             warnings,
+            correlations,
+            feeds,
+            references,
+            by_name,
         })
     }
 
@@ -561,14 +665,23 @@ impl RuleSet {
             .collect();
         let exclusions = sources
             .iter()
-            .filter(|s| !set.rules.iter().any(|r| r.path == s.path))
+            .filter(|s| {
+                !set.rules
+                    .iter()
+                    .chain(&set.correlations)
+                    .any(|r| r.path == s.path)
+            })
             .cloned()
             .map(|s| bundle::BundledSource {
                 path: s.path,
                 text: s.text,
             })
             .collect();
-        Ok(bundle::to_json(&bundle::Bundle::new(rules, exclusions)))
+        Ok(bundle::to_json(&bundle::Bundle::new(
+            rules,
+            exclusions,
+            set.correlations.clone(),
+        )))
     }
 
     /// Loads a bundle written by [`RuleSet::bundle`]: the same rules, checks and
@@ -609,16 +722,25 @@ impl RuleSet {
             };
             match load::load_rule_file(&source) {
                 Ok(load::Loaded::Exclusion(exclusion)) => loaded_exclusions.push(*exclusion),
-                Ok(load::Loaded::Rule(_)) => problems.push(RuleProblem {
-                    path: source.path.clone(),
-                    line: 1,
-                    kind: ProblemKind::BadExclusion("a bundle's exclusion is a rule".into()),
-                }),
+                Ok(load::Loaded::Rule(_) | load::Loaded::Correlation(_)) => {
+                    problems.push(RuleProblem {
+                        path: source.path.clone(),
+                        line: 1,
+                        kind: ProblemKind::BadExclusion("a bundle's exclusion is a rule".into()),
+                    })
+                }
                 Err(mut file_problems) => problems.append(&mut file_problems),
             }
             sources.push(source);
         }
-        RuleSet::assemble(loaded, loaded_exclusions, &sources, problems, today)
+        RuleSet::assemble(
+            loaded,
+            loaded_exclusions,
+            bundle.correlations,
+            &sources,
+            problems,
+            today,
+        )
     }
 
     /// The exclusions in force: (name, reason).
@@ -643,6 +765,56 @@ impl RuleSet {
     /// The rules, in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The Sigma correlation rules, in load order.
+    pub fn correlations(&self) -> &[Rule] {
+        &self.correlations
+    }
+
+    /// A rule or correlation by name.
+    pub fn by_name(&self, name: &str) -> Option<&Rule> {
+        let index = *self.by_name.get(name)?;
+        self.rules
+            .get(index)
+            .or_else(|| self.correlations.get(index - self.rules.len()))
+    }
+
+    /// The correlations a rule's matches feed, with the rules each references.
+    pub fn correlations_fed_by(&self, name: &str) -> impl Iterator<Item = &Rule> {
+        let fed = match self.by_name.get(name) {
+            Some(&index) if index < self.rules.len() => self.feeds[index].as_slice(),
+            _ => &[],
+        };
+        fed.iter().map(|&c| &self.correlations[c])
+    }
+
+    /// Whether a rule's matches alert on their own: not when it only feeds correlations
+    /// that do not `generate` their rules' alerts.
+    pub fn alerts_alone(&self, name: &str) -> bool {
+        let mut fed = self.correlations_fed_by(name).peekable();
+        fed.peek().is_none() || fed.any(|c| c.correlation.as_ref().is_some_and(|c| c.generate))
+    }
+
+    /// The names of the rules a correlation references (resolved from names or ids).
+    pub fn referenced_rules(&self, correlation: &str) -> Vec<&str> {
+        match self.by_name.get(correlation) {
+            Some(&index) if index >= self.rules.len() => self.references[index - self.rules.len()]
+                .iter()
+                .map(|&r| self.rules[r].name.as_str())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when some rule needs state (dedup, first-seen or a correlation): without
+    /// one, alerts never touch the state store but for idempotency.
+    pub fn needs_state(&self) -> bool {
+        !self.correlations.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|r| r.dedup.is_some() || r.first_seen.is_some())
     }
 
     /// The number of rules.

@@ -546,7 +546,7 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     let today = time::OffsetDateTime::now_utc().date();
     let bundle = RuleSet::bundle(&[source("rules/a.yml", VALID)]).unwrap();
     let other = bundle.replace(
-        "\"trailwatch_rule_bundle\":1",
+        "\"trailwatch_rule_bundle\":2",
         "\"trailwatch_rule_bundle\":99",
     );
     let err = RuleSet::from_bundle_on(&other, today).unwrap_err();

@@ -1,0 +1,235 @@
+use serde_json::json;
+
+use super::*;
+use crate::rules::RuleSource;
+use crate::state::{MemoryStore, block_on};
+
+const FAILED_LOGIN: &str = "title: Failed console sign-in
+name: failed-login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Failure
+  condition: sel
+level: low
+";
+
+const BRUTE_FORCE: &str = "title: Console sign-in brute force
+name: brute-force
+correlation:
+  type: event_count
+  rules: [failed-login]
+  group-by: [sourceIPAddress]
+  timespan: 5m
+  condition:
+    gte: 5
+level: high
+";
+
+fn rules(files: &[(&str, &str)]) -> RuleSet {
+    let sources: Vec<RuleSource> = files
+        .iter()
+        .map(|(path, text)| RuleSource {
+            path: (*path).into(),
+            text: (*text).into(),
+        })
+        .collect();
+    RuleSet::compile(&sources).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn login(id: &str, ip: &str, minute: u32, second: u32) -> Value {
+    json!({
+        "eventVersion": "1.08", "eventID": id, "eventName": "ConsoleLogin",
+        "eventSource": "signin.amazonaws.com", "eventTime": format!("2026-01-01T10:{minute:02}:{second:02}Z"),
+        "awsRegion": "us-east-1", "sourceIPAddress": ip, "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "responseElements": {"ConsoleLogin": "Failure"}
+    })
+}
+
+fn matches(rules: &RuleSet, records: &[Value]) -> Vec<Alert> {
+    records
+        .iter()
+        .flat_map(|record| {
+            rules
+                .evaluate(record)
+                .matched
+                .into_iter()
+                .map(|rule| Alert::new(rule, record.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn five_failed_sign_ins_from_one_ip_alert_once_at_the_fifth() {
+    let rules = rules(&[
+        ("failed-login.yml", FAILED_LOGIN),
+        ("brute.yml", BRUTE_FORCE),
+    ]);
+    let stage = Stateful::new();
+    let store = MemoryStore::new();
+    let mut records: Vec<Value> = (0..7)
+        .map(|i| login(&format!("e{i}"), "203.0.113.9", 0, i * 10))
+        .collect();
+    records.push(login("other", "198.51.100.1", 0, 5));
+    let mut fired = Vec::new();
+    for record in &records {
+        let decided = block_on(stage.apply(
+            &rules,
+            &store,
+            matches(&rules, std::slice::from_ref(record)),
+            0,
+        ))
+        .unwrap();
+        fired.push(decided.alerts.len());
+        for alert in decided.alerts {
+            let summary = alert.correlation.expect("a correlation alert");
+            assert_eq!(alert.rule, "brute-force");
+            assert_eq!(summary.count, 5);
+            assert_eq!(
+                summary.group,
+                [("sourceIPAddress".to_owned(), "203.0.113.9".to_owned())]
+            );
+            assert_eq!(summary.event_ids, ["e0", "e1", "e2", "e3", "e4"]);
+            assert_eq!(alert.event.event_id, "e4");
+        }
+    }
+    // The base rule does not alert on its own (Sigma `generate` defaults to false).
+    assert_eq!(fired, [0, 0, 0, 0, 1, 0, 0, 0]);
+}
+
+#[test]
+fn the_same_batch_twice_fires_the_same_alert_again_for_the_claim_to_settle() {
+    let rules = rules(&[
+        ("failed-login.yml", FAILED_LOGIN),
+        ("brute.yml", BRUTE_FORCE),
+    ]);
+    let stage = Stateful::new();
+    let store = MemoryStore::new();
+    let records: Vec<Value> = (0..5)
+        .map(|i| login(&format!("e{i}"), "203.0.113.9", 1, i))
+        .collect();
+    let first = block_on(stage.apply(&rules, &store, matches(&rules, &records), 0)).unwrap();
+    let again = block_on(stage.apply(&rules, &store, matches(&rules, &records), 0)).unwrap();
+    assert_eq!(first.alerts.len(), 1);
+    assert_eq!(first.alerts, again.alerts);
+    assert_eq!(first.alerts[0].dedup_key(), again.alerts[0].dedup_key());
+}
+
+#[test]
+fn dedup_suppresses_repeats_and_the_next_window_reports_them() {
+    let rule = format!(
+        "{}dedup:\n  by: [userIdentity.arn]\n  window: 1h\n",
+        FAILED_LOGIN.replace("level: low", "level: medium")
+    );
+    let rules = rules(&[("failed-login.yml", &rule)]);
+    let stage = Stateful::new();
+    let store = MemoryStore::new();
+    let records = [
+        login("a", "203.0.113.1", 0, 0),
+        login("b", "203.0.113.2", 10, 0),
+        login("c", "203.0.113.3", 59, 0),
+    ];
+    let decided = block_on(stage.apply(&rules, &store, matches(&rules, &records), 0)).unwrap();
+    assert_eq!(decided.alerts.len(), 1);
+    assert_eq!(decided.suppressed, ["failed-login", "failed-login"]);
+    let mut late = login("d", "203.0.113.4", 0, 0);
+    late["eventTime"] = json!("2026-01-01T11:00:00Z");
+    let decided = block_on(stage.apply(&rules, &store, matches(&rules, &[late]), 0)).unwrap();
+    let dedup = decided.alerts[0].dedup.as_ref().unwrap();
+    assert_eq!(dedup.suppressed_before, 2);
+    assert_eq!(dedup.window, "1h");
+}
+
+#[test]
+fn first_seen_waits_out_its_learning_period_then_alerts_on_new_ips_only() {
+    let rule = "title: Sign-in from a new IP
+name: new-ip
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventName: ConsoleLogin}
+  condition: sel
+first_seen:
+  fields: [userIdentity.arn, sourceIPAddress]
+  history: 14d
+  learning: 1h
+level: medium
+";
+    let rules = rules(&[("new-ip.yml", rule)]);
+    let stage = Stateful::new();
+    let store = MemoryStore::new();
+    let at = |id: &str, ip: &str, time: &str| {
+        let mut record = login(id, ip, 0, 0);
+        record["eventTime"] = json!(time);
+        record
+    };
+    let learning = [
+        at("a", "203.0.113.1", "2026-01-01T10:00:00Z"),
+        at("b", "203.0.113.2", "2026-01-01T10:30:00Z"),
+    ];
+    let decided = block_on(stage.apply(&rules, &store, matches(&rules, &learning), 0)).unwrap();
+    assert!(decided.alerts.is_empty(), "no alerts while learning");
+    let after = [
+        at("c", "203.0.113.1", "2026-01-01T12:00:00Z"),
+        at("d", "203.0.113.3", "2026-01-01T12:01:00Z"),
+        at("e", "203.0.113.3", "2026-01-01T12:02:00Z"),
+    ];
+    let decided = block_on(stage.apply(&rules, &store, matches(&rules, &after), 0)).unwrap();
+    let ids: Vec<&str> = decided
+        .alerts
+        .iter()
+        .map(|a| a.event.event_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["d"],
+        "only the IP not seen during learning alerts, once"
+    );
+    let values = &decided.alerts[0].first_seen.as_ref().unwrap().values;
+    assert_eq!(
+        values[1],
+        ("sourceIPAddress".to_owned(), "203.0.113.3".to_owned())
+    );
+}
+
+#[test]
+fn a_claim_is_exclusive_until_published_or_released_or_its_lease_ends() {
+    let store = MemoryStore::new();
+    let claims = Claims {
+        lease_ms: 1_000,
+        retention_secs: 86_400,
+    };
+    let Claim::Mine(version) = block_on(claims.claim(&store, "x", 0)).unwrap() else {
+        panic!("first claim wins")
+    };
+    assert_eq!(
+        block_on(claims.claim(&store, "x", 10)).unwrap(),
+        Claim::InFlight
+    );
+    block_on(claims.settle(&store, "x", version, false, 10)).unwrap();
+    let Claim::Mine(version) = block_on(claims.claim(&store, "x", 20)).unwrap() else {
+        panic!("a released claim can be taken again")
+    };
+    assert_eq!(
+        block_on(claims.claim(&store, "x", 2_000)).unwrap(),
+        Claim::Mine(version + 1)
+    );
+    block_on(claims.settle(&store, "x", version + 1, true, 2_000)).unwrap();
+    assert_eq!(
+        block_on(claims.claim(&store, "x", 9_000)).unwrap(),
+        Claim::Published
+    );
+}
+
+#[test]
+fn rules_without_state_never_touch_the_store() {
+    let rules = rules(&[("failed-login.yml", FAILED_LOGIN)]);
+    let store = MemoryStore::new();
+    let records = [login("a", "203.0.113.1", 0, 0)];
+    let decided =
+        block_on(Stateful::new().apply(&rules, &store, matches(&rules, &records), 0)).unwrap();
+    assert_eq!(decided.alerts.len(), 1);
+    assert!(store.is_empty());
+}

@@ -6,7 +6,8 @@
 //! (alarms and dashboards depend on them): `Matches` by `Rule` and by `Severity`,
 //! `EventsRead` (= `EventsProcessed` + `EventsSkipped`) and `Alerts`
 //! (= `AlertsPublished` + `PublishFailures`), so a reader can reconcile every invocation,
-//! and `Suppressed` (matches an exclusion dropped), in total and by `Rule`.
+//! `Suppressed` (matches an exclusion or a dedup window dropped), in total and by `Rule`,
+//! `Duplicates` (alerts an earlier try already published) and `StateErrors`.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,10 @@ pub struct DeliveryCounts {
     pub published: u64,
     /// Alerts that could not be published after retries.
     pub failed: u64,
+    /// Alerts not published because an earlier try or another instance already had.
+    pub duplicates: u64,
+    /// State store calls that failed (the invocation then fails and is retried).
+    pub state_errors: u64,
 }
 
 /// The metric points for one invocation.
@@ -59,6 +64,8 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
         MetricPoint::count("Alerts", delivery.published + delivery.failed),
         MetricPoint::count("AlertsPublished", delivery.published),
         MetricPoint::count("PublishFailures", delivery.failed),
+        MetricPoint::count("Duplicates", delivery.duplicates),
+        MetricPoint::count("StateErrors", delivery.state_errors),
     ];
     for (rule, count) in outcome.alerts_per_rule() {
         points.push(MetricPoint {
@@ -68,12 +75,17 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
         });
     }
     let mut suppressed: BTreeMap<&str, u64> = BTreeMap::new();
-    for (rule, _) in &outcome.suppressed {
+    for rule in outcome
+        .suppressed
+        .iter()
+        .map(|(rule, _)| rule)
+        .chain(&outcome.deduplicated)
+    {
         *suppressed.entry(rule.as_str()).or_default() += 1;
     }
     points.push(MetricPoint::count(
         "Suppressed",
-        outcome.suppressed.len() as u64,
+        (outcome.suppressed.len() + outcome.deduplicated.len()) as u64,
     ));
     for (rule, count) in suppressed {
         points.push(MetricPoint {

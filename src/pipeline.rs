@@ -22,6 +22,8 @@ pub struct Outcome {
     pub skipped: Vec<Skipped>,
     /// Matches an exclusion dropped: (rule name, exclusion name), in input order.
     pub suppressed: Vec<(String, String)>,
+    /// Matches a dedup window suppressed: rule names, in input order.
+    pub deduplicated: Vec<String>,
     /// CloudWatch Logs control messages seen (health checks; no events).
     pub control_messages: u64,
 }
@@ -46,12 +48,21 @@ impl Outcome {
         counts
     }
 
+    /// Replaces the matches with what stateful alerting decided: correlation alerts in,
+    /// matches that only fed correlations or first-seen history out, dedup repeats
+    /// counted.
+    pub fn apply_state(&mut self, decided: crate::stateful::Decided) {
+        self.alerts = decided.alerts;
+        self.deduplicated.extend(decided.suppressed);
+    }
+
     /// Adds another outcome's results to this one (several inputs, one summary).
     pub fn absorb(&mut self, other: Outcome) {
         self.alerts.extend(other.alerts);
         self.events_processed += other.events_processed;
         self.skipped.extend(other.skipped);
         self.suppressed.extend(other.suppressed);
+        self.deduplicated.extend(other.deduplicated);
         self.control_messages += other.control_messages;
     }
 }

@@ -56,12 +56,23 @@ pub struct Alert {
     pub record: Value,
 }
 
+/// Field/value pairs as a JSON object (`{"sourceIPAddress": "203.0.113.9"}`).
+fn as_map<S: serde::Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (field, value) in pairs {
+        map.serialize_entry(field, value)?;
+    }
+    map.end()
+}
+
 /// What made a correlation fire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CorrelationSummary {
     /// `event_count`, `value_count` or `temporal`.
     pub kind: String,
     /// The group-by fields and this group's values.
+    #[serde(serialize_with = "as_map")]
     pub group: Vec<(String, String)>,
     /// Events (or distinct values, or rules) counted in the window.
     pub count: u64,
@@ -77,6 +88,7 @@ pub struct CorrelationSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DedupSummary {
     /// The `by` fields and this alert's values.
+    #[serde(serialize_with = "as_map")]
     pub key: Vec<(String, String)>,
     /// The window, as written (e.g. `1h`).
     pub window: String,
@@ -88,6 +100,7 @@ pub struct DedupSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirstSeenSummary {
     /// The fields and the values not seen before.
+    #[serde(serialize_with = "as_map")]
     pub values: Vec<(String, String)>,
     /// The history window, as written (e.g. `14d`).
     pub history: String,
@@ -162,6 +175,55 @@ impl Alert {
     /// The alert as one JSON object, for machines.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Account ids and the names people know them by (`ACCOUNT_NAMES`, `--account-names`):
+/// `111122223333=prod,444455556666=staging`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountNames(std::collections::HashMap<String, String>);
+
+/// Why an account map does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account names: {entry:?} is not ACCOUNT_ID=NAME with a 12-digit account id")]
+pub struct BadAccountName {
+    /// The offending entry.
+    pub entry: String,
+}
+
+impl AccountNames {
+    /// Parses `id=name` pairs separated by commas (empty: no names).
+    pub fn parse(text: &str) -> Result<AccountNames, BadAccountName> {
+        let mut names = std::collections::HashMap::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.split_once('=') {
+                Some((id, name))
+                    if id.trim().len() == 12
+                        && id.trim().bytes().all(|b| b.is_ascii_digit())
+                        && !name.trim().is_empty() =>
+                {
+                    names.insert(id.trim().to_owned(), name.trim().to_owned());
+                }
+                _ => {
+                    return Err(BadAccountName {
+                        entry: entry.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(AccountNames(names))
+    }
+
+    /// Names the alert's account, when the map knows it.
+    pub fn name(&self, alert: &mut Alert) {
+        if let Some(name) = self.0.get(&alert.event.account_id) {
+            alert.account_name = Some(name.clone());
+        }
+    }
+
+    /// True when no account is named.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

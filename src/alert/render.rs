@@ -38,19 +38,52 @@ fn shorten(text: &str, max_chars: usize) -> String {
 
 pub(super) fn subject(alert: &Alert) -> String {
     let event = &alert.event;
+    let who = match &alert.correlation {
+        Some(c) => format!("{} in {} for {}", c.count, c.timespan, values(&c.group)),
+        None => event.actor.clone(),
+    };
     let mut subject = format!(
         "[{}] {}: {}",
         alert.severity.as_str().to_uppercase(),
         alert.title,
-        event.actor
+        who
     );
     if !event.account_id.is_empty() {
-        let _ = write!(subject, " in {}", event.account_id);
+        let _ = write!(subject, " in {}", account(alert));
     }
     if !event.region.is_empty() {
         let _ = write!(subject, " ({})", event.region);
     }
     shorten(&ascii_line(&subject), MAX_SUBJECT_CHARS)
+}
+
+/// The account as people know it: `prod (111122223333)` when the map names it.
+fn account(alert: &Alert) -> String {
+    match &alert.account_name {
+        Some(name) => format!("{name} ({})", alert.event.account_id),
+        None => alert.event.account_id.clone(),
+    }
+}
+
+/// `field=value, ...` (values only when there is one field).
+fn values(pairs: &[(String, String)]) -> String {
+    match pairs {
+        [] => "all events".to_owned(),
+        [(_, value)] => value.clone(),
+        _ => pairs
+            .iter()
+            .map(|(field, value)| format!("{field}={value}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn pairs(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(field, value)| format!("{field}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn outcome(alert: &Alert) -> String {
@@ -111,14 +144,59 @@ fn summary(alert: &Alert) -> String {
             let _ = writeln!(body, "{label:<14}{}", shorten(value, MAX_FIELD_CHARS));
         }
     };
-    line("What:", &outcome(alert));
+    if let Some(c) = &alert.correlation {
+        line(
+            "Correlation:",
+            &format!(
+                "{} {} of {} within {}",
+                c.count,
+                match c.kind.as_str() {
+                    "value_count" => "distinct values",
+                    "temporal" => "rules matched",
+                    _ => "matching events",
+                },
+                c.rules.join(", "),
+                c.timespan
+            ),
+        );
+        line("Group:", &pairs(&c.group));
+        line("Last event:", &outcome(alert));
+    } else {
+        line("What:", &outcome(alert));
+    }
+    if let Some(seen) = &alert.first_seen {
+        line(
+            "First seen:",
+            &format!("{} (not seen in the last {})", pairs(&seen.values), seen.history),
+        );
+    }
+    if let Some(dedup) = &alert.dedup {
+        let key = if dedup.key.is_empty() {
+            "this rule".to_owned()
+        } else {
+            pairs(&dedup.key)
+        };
+        line(
+            "Dedup:",
+            &format!("first alert for {key} in {}; repeats within it are counted, not sent", dedup.window),
+        );
+        if dedup.suppressed_before > 0 {
+            line(
+                "Suppressed:",
+                &format!(
+                    "{} similar alert(s) in the previous {} window",
+                    dedup.suppressed_before, dedup.window
+                ),
+            );
+        }
+    }
     let who = match &event.actor_arn {
         Some(arn) => format!("{} ({}, {arn})", event.actor, event.actor_type),
         None if event.actor_type.is_empty() => event.actor.clone(),
         None => format!("{} ({})", event.actor, event.actor_type),
     };
     line("Who:", &who);
-    line("Account:", &event.account_id);
+    line("Account:", &account(alert));
     line("Region:", &event.region);
     line("Source IP:", &event.source_ip);
     line(
@@ -156,6 +234,10 @@ fn summary(alert: &Alert) -> String {
     }
     if let Some(url) = alert.console_url() {
         section(&mut body, "View in the CloudTrail console", &url);
+    }
+    if let Some(c) = &alert.correlation {
+        let ids: Vec<String> = c.event_ids.iter().map(|id| format!("- {}", shorten(id, 64))).collect();
+        section(&mut body, "Events in the window (eventID)", &ids.join("\n"));
     }
     body
 }

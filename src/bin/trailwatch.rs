@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use trailwatch::alert::Alert;
+use trailwatch::alert::{AccountNames, Alert};
+use trailwatch::state::{MemoryStore, block_on};
+use trailwatch::stateful::Stateful;
 use trailwatch::ingest::{self, DecodeLimits, IngestError};
 use trailwatch::pipeline::{self, Outcome};
 use trailwatch::rules::{
@@ -61,6 +63,13 @@ struct ScanArgs {
     /// Exit with status 1 when any alert was produced.
     #[arg(long)]
     fail_on_alert: bool,
+    /// Print every rule match as it is: no correlations, first-seen or dedup windows
+    /// (which `scan` otherwise runs in memory, as the Lambda runs them on its table).
+    #[arg(long)]
+    no_state: bool,
+    /// Name accounts in alerts: `111122223333=prod,444455556666=staging`.
+    #[arg(long, value_name = "MAP", default_value = "")]
+    account_names: String,
     /// Largest input accepted after decompression, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DecodeLimits::DEFAULT_MAX_DECOMPRESSED_BYTES)]
     max_bytes: usize,
@@ -201,6 +210,14 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let colour = args.format == Format::Text
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
+    let account_names = AccountNames::parse(&args.account_names)?;
+    // Correlations, first-seen and dedup run on the events' own times, in memory, with
+    // the Lambda's semantics: a backtest over archives gives the alerts live would have.
+    let state = MemoryStore::new();
+    let stateful = Stateful::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let mut stdout = std::io::stdout().lock();
     let mut total = Outcome::default();
     let mut skip_lines = Vec::new();
@@ -219,7 +236,16 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let outcome = pipeline::run(&rules, batch);
+        let mut outcome = pipeline::run(&rules, batch);
+        if !args.no_state {
+            let matches = std::mem::take(&mut outcome.alerts);
+            let decided = block_on(stateful.apply(&rules, &state, matches, now))
+                .context("in-memory state")?;
+            outcome.apply_state(decided);
+        }
+        for alert in &mut outcome.alerts {
+            account_names.name(alert);
+        }
         for alert in &outcome.alerts {
             match args.format {
                 Format::Text => write_text_alert(&mut stdout, alert, colour)?,
@@ -349,6 +375,10 @@ fn print_summary(
             String::new()
         } else {
             format!(", {} suppressed by exclusions", outcome.suppressed.len())
+        } + &if outcome.deduplicated.is_empty() {
+            String::new()
+        } else {
+            format!(", {} repeat(s) held back by dedup windows", outcome.deduplicated.len())
         },
         if unreadable_inputs > 0 {
             format!("; {unreadable_inputs} input(s) unreadable")
@@ -400,8 +430,9 @@ fn lint(dirs: &[PathBuf]) -> Result<ExitCode> {
         );
     }
     println!(
-        "{} rule file(s) OK ({} inline test(s), {} exclusion(s) in force, {} warning(s))",
-        rules.len(),
+        "{} rule file(s) OK ({} correlation(s), {} inline test(s), {} exclusion(s) in force, {} warning(s))",
+        rules.len() + rules.correlations().len(),
+        rules.correlations().len(),
         tests,
         rules.exclusions().count(),
         rules.warnings().len()
@@ -535,10 +566,17 @@ fn xml_escape(text: &str) -> String {
 
 fn list(dirs: &[PathBuf], format: ListFormat) -> Result<ExitCode> {
     let rules = load_rules(dirs)?;
+    // Detection rules, then correlations (which alert under their own names).
+    let all: Vec<Rule> = rules
+        .rules()
+        .iter()
+        .chain(rules.correlations())
+        .cloned()
+        .collect();
     let text = match format {
-        ListFormat::Text => list_text(rules.rules()),
-        ListFormat::Json => list_json(rules.rules())?,
-        ListFormat::Markdown => list_markdown(rules.rules()),
+        ListFormat::Text => list_text(&all),
+        ListFormat::Json => list_json(&all)?,
+        ListFormat::Markdown => list_markdown(&all),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;

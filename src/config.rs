@@ -4,8 +4,20 @@
 //! and testable; the binary passes `std::env::var`. Every error says which variable to
 //! fix and how.
 
+use crate::alert::AccountNames;
+use crate::delivery::Routes;
 use crate::ingest::DecodeLimits;
 use crate::metrics::DEFAULT_NAMESPACE;
+
+/// How SNS messages are structured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStructure {
+    /// `MessageStructure: json`: email gets the text, SQS, Lambda and HTTPS the JSON
+    /// alert (or, with Chatbot on, HTTPS gets a Chatbot custom notification).
+    Json,
+    /// One text message for every protocol.
+    Text,
+}
 
 /// Where metrics go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +42,47 @@ pub struct Config {
     /// `RULES_DIR`: load the rules from this directory at cold start (a Lambda layer
     /// built from `rules/` puts them in `/opt`) instead of the built-in ones.
     pub rules_dir: Option<String>,
+    /// `STATE_TABLE`: the DynamoDB table for idempotency, dedup, correlations and
+    /// first-seen rules. Unset: state in memory, per warm container (local runs only).
+    pub state_table: Option<String>,
+    /// `PAGER_TOPIC_ARN`: the topic of alerts routed `pager` (default: the main topic).
+    pub pager_topic_arn: Option<String>,
+    /// `TICKET_TOPIC_ARN`: the topic of alerts routed `ticket` (default: the main topic).
+    pub ticket_topic_arn: Option<String>,
+    /// `SEVERITY_ROUTES`: routes by level for rules without `route:`, e.g. `critical=pager`.
+    pub routes: Routes,
+    /// `ACCOUNT_NAMES`: `111122223333=prod,...`, shown next to account ids.
+    pub account_names: AccountNames,
+    /// `SNS_MESSAGE_STRUCTURE`: `json` (default) or `text`.
+    pub message_structure: MessageStructure,
+    /// `CHATBOT_NOTIFICATIONS`: HTTPS subscribers (AWS Chatbot) get its custom
+    /// notification format (default false).
+    pub chatbot: bool,
+    /// `STATE_LEASE`: how long a claimed alert is exclusive (default 60s, the function
+    /// timeout): a retry after a crash takes it over once this has passed.
+    pub state_lease_ms: i64,
+    /// `IDEMPOTENCY_WINDOW`: how long published alerts are remembered (default 48h, at
+    /// least 24h).
+    pub idempotency_secs: i64,
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h` or `2d` into milliseconds.
+fn duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(number) => (number, 1),
+        None => {
+            let unit = match text.chars().last()? {
+                's' => 1_000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                _ => return None,
+            };
+            (&text[..text.len() - 1], unit)
+        }
+    };
+    number.parse::<i64>().ok()?.checked_mul(unit)
 }
 
 /// A configuration variable that is missing or invalid.
@@ -114,12 +167,88 @@ impl Config {
                 }
             },
         };
+        let topic = |name: &'static str| match set(name) {
+            Some(arn) if !is_sns_topic_arn(&arn) => Err(ConfigError::Invalid {
+                name,
+                value: arn,
+                hint: "expected an SNS topic ARN, or leave it empty to use ALERT_TOPIC_ARN",
+            }),
+            other => Ok(other),
+        };
+        let pager_topic_arn = topic("PAGER_TOPIC_ARN")?;
+        let ticket_topic_arn = topic("TICKET_TOPIC_ARN")?;
+        let routes = match set("SEVERITY_ROUTES") {
+            None => Routes::default(),
+            Some(value) => Routes::parse(&value).map_err(|_| ConfigError::Invalid {
+                name: "SEVERITY_ROUTES",
+                value,
+                hint: "use LEVEL=ROUTE pairs separated by commas, e.g. critical=pager,low=ticket (routes: main, pager, ticket)",
+            })?,
+        };
+        let account_names = match set("ACCOUNT_NAMES") {
+            None => AccountNames::default(),
+            Some(value) => AccountNames::parse(&value).map_err(|_| ConfigError::Invalid {
+                name: "ACCOUNT_NAMES",
+                value,
+                hint: "use ACCOUNT_ID=NAME pairs separated by commas, e.g. 111122223333=prod",
+            })?,
+        };
+        let message_structure = match set("SNS_MESSAGE_STRUCTURE").as_deref() {
+            None | Some("json") => MessageStructure::Json,
+            Some("text") => MessageStructure::Text,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SNS_MESSAGE_STRUCTURE",
+                    value: other.to_owned(),
+                    hint: "use `json` (text for email, the JSON alert for SQS, Lambda and HTTPS) or `text`",
+                });
+            }
+        };
+        let chatbot = match set("CHATBOT_NOTIFICATIONS").as_deref() {
+            None | Some("false") => false,
+            Some("true") if message_structure == MessageStructure::Json => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CHATBOT_NOTIFICATIONS",
+                    value: other.to_owned(),
+                    hint: "use true or false; true needs SNS_MESSAGE_STRUCTURE=json",
+                });
+            }
+        };
+        let state_lease_ms = match set("STATE_LEASE") {
+            None => 60_000,
+            Some(value) => duration_ms(&value).filter(|ms| *ms > 0).ok_or(ConfigError::Invalid {
+                name: "STATE_LEASE",
+                value,
+                hint: "use a duration such as 60s (at least the function timeout)",
+            })?,
+        };
+        let idempotency_secs = match set("IDEMPOTENCY_WINDOW") {
+            None => 48 * 3600,
+            Some(value) => duration_ms(&value)
+                .filter(|ms| *ms >= 86_400_000)
+                .map(|ms| ms / 1000)
+                .ok_or(ConfigError::Invalid {
+                    name: "IDEMPOTENCY_WINDOW",
+                    value,
+                    hint: "use a duration of at least 24h (CloudWatch Logs may redeliver a batch hours later)",
+                })?,
+        };
         Ok(Config {
             alert_topic_arn,
             metrics_namespace,
             metrics_mode,
             limits,
             rules_dir: set("RULES_DIR").filter(|dir| !dir.is_empty()),
+            state_table: set("STATE_TABLE"),
+            pager_topic_arn,
+            ticket_topic_arn,
+            routes,
+            account_names,
+            message_structure,
+            chatbot,
+            state_lease_ms,
+            idempotency_secs,
         })
     }
 }
@@ -144,6 +273,35 @@ mod tests {
         assert_eq!(config.metrics_namespace, "Trailwatch");
         assert_eq!(config.metrics_mode, MetricsMode::Api);
         assert_eq!(config.limits, DecodeLimits::default());
+        assert_eq!(config.state_table, None);
+        assert_eq!(config.message_structure, MessageStructure::Json);
+        assert!(!config.chatbot);
+        assert_eq!(config.state_lease_ms, 60_000);
+        assert_eq!(config.idempotency_secs, 48 * 3600);
+    }
+
+    #[test]
+    fn stateful_and_routing_settings_are_read() {
+        let pager = "arn:aws:sns:us-east-1:111122223333:pager";
+        let config = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("STATE_TABLE", "trailwatch-state"),
+            ("PAGER_TOPIC_ARN", pager),
+            ("TICKET_TOPIC_ARN", ""),
+            ("SEVERITY_ROUTES", "critical=pager,low=ticket"),
+            ("ACCOUNT_NAMES", "111122223333=prod"),
+            ("CHATBOT_NOTIFICATIONS", "true"),
+            ("STATE_LEASE", "250ms"),
+            ("IDEMPOTENCY_WINDOW", "7d"),
+        ])
+        .unwrap();
+        assert_eq!(config.state_table.as_deref(), Some("trailwatch-state"));
+        assert_eq!(config.pager_topic_arn.as_deref(), Some(pager));
+        assert_eq!(config.ticket_topic_arn, None);
+        assert!(config.chatbot);
+        assert_eq!(config.state_lease_ms, 250);
+        assert_eq!(config.idempotency_secs, 7 * 86_400);
+        assert!(!config.account_names.is_empty());
     }
 
     #[test]
@@ -187,6 +345,30 @@ mod tests {
             (
                 &[("ALERT_TOPIC_ARN", TOPIC), ("MAX_BATCH_BYTES", "lots")][..],
                 "MAX_BATCH_BYTES",
+            ),
+            (
+                &[("ALERT_TOPIC_ARN", TOPIC), ("SEVERITY_ROUTES", "high=phone")][..],
+                "SEVERITY_ROUTES",
+            ),
+            (
+                &[("ALERT_TOPIC_ARN", TOPIC), ("ACCOUNT_NAMES", "prod")][..],
+                "ACCOUNT_NAMES",
+            ),
+            (
+                &[("ALERT_TOPIC_ARN", TOPIC), ("IDEMPOTENCY_WINDOW", "1h")][..],
+                "IDEMPOTENCY_WINDOW",
+            ),
+            (
+                &[("ALERT_TOPIC_ARN", TOPIC), ("PAGER_TOPIC_ARN", "pager")][..],
+                "PAGER_TOPIC_ARN",
+            ),
+            (
+                &[
+                    ("ALERT_TOPIC_ARN", TOPIC),
+                    ("SNS_MESSAGE_STRUCTURE", "text"),
+                    ("CHATBOT_NOTIFICATIONS", "true"),
+                ][..],
+                "CHATBOT_NOTIFICATIONS",
             ),
         ];
         for (vars, name) in cases {

@@ -12,6 +12,41 @@ use std::future::Future;
 
 use crate::alert::Alert;
 use crate::metrics::MetricPoint;
+use crate::rules::{Route, Severity};
+
+/// Which topic an alert goes to: the rule's `route:`, else the table by severity
+/// (`SEVERITY_ROUTES`, e.g. `critical=pager`), else the main topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    by_severity: Vec<(Severity, Route)>,
+}
+
+impl Routes {
+    /// Parses `level=route` pairs separated by commas.
+    pub fn parse(text: &str) -> Result<Routes, String> {
+        let mut by_severity = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry.split_once('=').and_then(|(level, route)| {
+                Some((Severity::parse(level.trim())?, Route::parse(route.trim())?))
+            });
+            match parsed {
+                Some(pair) => by_severity.push(pair),
+                None => return Err(entry.to_owned()),
+            }
+        }
+        Ok(Routes { by_severity })
+    }
+
+    /// The route of `alert`.
+    pub fn route(&self, alert: &Alert) -> Route {
+        alert.route.unwrap_or_else(|| {
+            self.by_severity
+                .iter()
+                .find(|(severity, _)| *severity == alert.severity)
+                .map_or(Route::Main, |(_, route)| *route)
+        })
+    }
+}
 
 /// What happened to one alert.
 #[derive(Debug, Clone, PartialEq, Eq)]

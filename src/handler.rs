@@ -11,8 +11,13 @@
 
 use serde::Serialize;
 
+use futures_util::stream::{self, StreamExt};
+
+use crate::alert::Alert;
 use crate::config::Config;
-use crate::delivery::{AlertSink, DeliveryReport, MetricsSink};
+use crate::delivery::{AlertSink, Delivery, DeliveryReport, MetricsSink};
+use crate::state::{StateError, StateStore};
+use crate::stateful::{Claim, Claims, Stateful};
 use crate::ingest::{IngestError, SubscriptionEnvelope};
 use crate::metrics::{DeliveryCounts, metric_points};
 use crate::pipeline;
@@ -29,12 +34,18 @@ pub struct InvocationSummary {
     pub events_processed: u64,
     /// Records skipped (not JSON, not CloudTrail).
     pub events_skipped: u64,
-    /// Alerts produced: always `alerts_published + alerts_failed`.
+    /// Alerts decided (after correlations, first-seen and dedup): always
+    /// `alerts_published + alerts_failed + alerts_duplicate`.
     pub alerts: usize,
     /// Alerts the transport confirmed.
     pub alerts_published: usize,
-    /// Alerts not confirmed (the invocation fails when this is not zero).
+    /// Alerts not confirmed, or held by another invocation (the invocation fails when
+    /// this is not zero).
     pub alerts_failed: usize,
+    /// Alerts an earlier try (or another instance) already published: not sent again.
+    pub alerts_duplicate: usize,
+    /// Matches a dedup window held back (counted in the `Suppressed` metric).
+    pub deduplicated: usize,
     /// Why metrics could not be sent, if they could not.
     pub metrics_error: Option<String>,
 }
@@ -57,6 +68,10 @@ pub enum InvocationError {
         /// The first failure's reason.
         first_reason: String,
     },
+    /// The state table could not be read or written: failing rather than dropping or
+    /// flooding alerts.
+    #[error("state table: {0}; failing so Lambda retries the batch")]
+    State(#[from] StateError),
 }
 
 impl InvocationError {
@@ -65,17 +80,43 @@ impl InvocationError {
         match self {
             InvocationError::Decode(_) => "BadPayload",
             InvocationError::Publish { .. } => "PublishFailed",
+            InvocationError::State(_) => "StateUnavailable",
         }
     }
 }
 
-/// Handles one subscription event end to end.
-pub async fn handle_event(
+/// The state an invocation uses: the store (DynamoDB, or memory in local runs) and the
+/// stateful stage (which remembers what it learned across warm invocations).
+#[derive(Debug, Default)]
+pub struct State<S> {
+    /// The store.
+    pub store: S,
+    /// The stage.
+    pub stateful: Stateful,
+}
+
+impl<S: StateStore> State<S> {
+    /// State on `store`.
+    pub fn new(store: S) -> State<S> {
+        State {
+            store,
+            stateful: Stateful::new(),
+        }
+    }
+}
+
+/// Claims in flight at once (each is one conditional write when nobody holds the alert).
+const CONCURRENT_STATE_CALLS: usize = 8;
+
+/// Handles one subscription event end to end; `now_ms` is the wall clock (epoch ms).
+pub async fn handle_event<S: StateStore>(
     rules: &RuleSet,
     config: &Config,
     envelope: &SubscriptionEnvelope,
     alerts: &impl AlertSink,
     metrics: &impl MetricsSink,
+    state: &State<S>,
+    now_ms: i64,
 ) -> Result<InvocationSummary, InvocationError> {
     let batch = envelope.decode(config.limits)?;
     if batch.control_message {
@@ -85,48 +126,122 @@ pub async fn handle_event(
             ..InvocationSummary::default()
         });
     }
-    let outcome = pipeline::run(rules, batch);
+    let mut outcome = pipeline::run(rules, batch);
     for skipped in &outcome.skipped {
         tracing::warn!(record = %skipped.id, reason = %skipped.reason, "skipped a record that is not a CloudTrail event");
     }
 
-    let report = if outcome.alerts.is_empty() {
-        DeliveryReport::unconfirmed(0)
-    } else {
-        alerts.publish(&outcome.alerts).await
+    // Correlations, first-seen and dedup: state calls only for matches of rules that
+    // need them.
+    let matches = std::mem::take(&mut outcome.alerts);
+    let decided = match state
+        .stateful
+        .apply(rules, &state.store, matches, now_ms / 1000)
+        .await
+    {
+        Ok(decided) => decided,
+        Err(err) => {
+            send_metrics(metrics, &outcome, DeliveryCounts { state_errors: 1, ..DeliveryCounts::default() }).await;
+            return Err(err.into());
+        }
     };
-    for (index, reason) in report.failures() {
+    outcome.apply_state(decided);
+    for alert in &mut outcome.alerts {
+        config.account_names.name(alert);
+    }
+
+    // Claims: each alert is published by one invocation, once.
+    let claims = Claims {
+        lease_ms: config.state_lease_ms,
+        retention_secs: config.idempotency_secs,
+    };
+    let ids: Vec<String> = outcome.alerts.iter().map(Alert::dedup_key).collect();
+    let claimed: Vec<Result<Claim, StateError>> = stream::iter(&ids)
+        .map(|id| claims.claim(&state.store, id, now_ms))
+        .buffered(CONCURRENT_STATE_CALLS)
+        .collect()
+        .await;
+    let mut report = DeliveryReport::unconfirmed(outcome.alerts.len());
+    let mut mine: Vec<(usize, u64)> = Vec::new();
+    let mut duplicate = vec![false; outcome.alerts.len()];
+    let mut state_error = None;
+    for (index, claim) in claimed.into_iter().enumerate() {
+        match claim {
+            Ok(Claim::Mine(version)) => mine.push((index, version)),
+            Ok(Claim::Published) => duplicate[index] = true,
+            Ok(Claim::InFlight) => report.fail(
+                index,
+                "another invocation is publishing this alert (its claim has not expired)",
+            ),
+            Err(err) => {
+                report.fail(index, err.to_string());
+                state_error.get_or_insert(err);
+            }
+        }
+    }
+    let mut state_errors = u64::from(state_error.is_some());
+
+    // Publish what this invocation holds.
+    if !mine.is_empty() {
+        let to_publish: Vec<Alert> = mine.iter().map(|&(i, _)| outcome.alerts[i].clone()).collect();
+        let published = alerts.publish(&to_publish).await;
+        for (offset, result) in published.results().iter().enumerate() {
+            match result {
+                Delivery::Published => report.confirm(mine[offset].0),
+                Delivery::Failed(reason) => report.fail(mine[offset].0, reason.clone()),
+            }
+        }
+        // Settle: published alerts are remembered; failed ones are released so the
+        // retry takes them at once. A settle that fails only costs a later redelivery
+        // a duplicate (published) or a lease's wait (released): never a lost alert.
+        let settled: Vec<Result<(), StateError>> = stream::iter(&mine)
+            .map(|&(index, version)| {
+                let published = report.results()[index] == Delivery::Published;
+                claims.settle(&state.store, &ids[index], version, published, now_ms)
+            })
+            .buffered(CONCURRENT_STATE_CALLS)
+            .collect()
+            .await;
+        for err in settled.into_iter().filter_map(Result::err) {
+            tracing::warn!(error = %err, "claim not settled");
+            state_errors += 1;
+        }
+    }
+    let duplicate_count = duplicate.iter().filter(|d| **d).count();
+    let failures: Vec<(usize, &str)> = report
+        .failures()
+        .filter(|(index, _)| !duplicate[*index])
+        .collect();
+    for &(index, reason) in &failures {
         let alert = &outcome.alerts[index];
         tracing::error!(
-            alert_id = %alert.dedup_key(),
+            alert_id = %ids[index],
             rule = %alert.rule,
             event_id = %alert.event.event_id,
             %reason,
             "alert not published"
         );
     }
-
+    let published = report.published();
+    let failed = failures.len();
     let delivery = DeliveryCounts {
-        published: report.published() as u64,
-        failed: report.failed() as u64,
+        published: published as u64,
+        failed: failed as u64,
+        duplicates: duplicate_count as u64,
+        state_errors,
     };
-    let metrics_error = metrics
-        .put(&metric_points(&outcome, delivery))
-        .await
-        .err()
-        .map(|err| err.to_string());
-    if let Some(err) = &metrics_error {
-        tracing::error!(error = %err, "metrics not all sent (alerts are unaffected)");
-    }
+    let metrics_error = send_metrics(metrics, &outcome, delivery).await;
 
     let summary = InvocationSummary {
         control_message: false,
         events_read: outcome.events_read(),
         events_processed: outcome.events_processed,
         events_skipped: outcome.events_skipped(),
-        alerts: report.alerts(),
-        alerts_published: report.published(),
-        alerts_failed: report.failed(),
+        alerts: outcome.alerts.len(),
+        alerts_published: published,
+        alerts_failed: failed,
+        alerts_duplicate: duplicate_count,
+        deduplicated: outcome.deduplicated.len(),
         metrics_error,
     };
     tracing::info!(
@@ -136,16 +251,38 @@ pub async fn handle_event(
         alerts = summary.alerts,
         alerts_published = summary.alerts_published,
         alerts_failed = summary.alerts_failed,
-        "batch done: events read = processed + skipped, alerts = published + failed"
+        alerts_duplicate = summary.alerts_duplicate,
+        deduplicated = summary.deduplicated,
+        "batch done: events read = processed + skipped, alerts = published + failed + duplicate"
     );
-    match report.failures().next() {
+    if let Some(err) = state_error {
+        return Err(err.into());
+    }
+    let first_failure = failures.first().map(|(_, reason)| (*reason).to_owned());
+    match first_failure {
         None => Ok(summary),
-        Some((_, first_reason)) => Err(InvocationError::Publish {
-            failed: report.failed(),
-            total: report.alerts(),
-            first_reason: first_reason.to_owned(),
+        Some(first_reason) => Err(InvocationError::Publish {
+            failed,
+            total: summary.alerts,
+            first_reason,
         }),
     }
+}
+
+async fn send_metrics(
+    metrics: &impl MetricsSink,
+    outcome: &pipeline::Outcome,
+    delivery: DeliveryCounts,
+) -> Option<String> {
+    let error = metrics
+        .put(&metric_points(outcome, delivery))
+        .await
+        .err()
+        .map(|err| err.to_string());
+    if let Some(err) = &error {
+        tracing::error!(error = %err, "metrics not all sent (alerts are unaffected)");
+    }
+    error
 }
 
 #[cfg(test)]

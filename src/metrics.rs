@@ -5,7 +5,8 @@
 //! points into `PutMetricData` calls. Metric names and dimensions are a public contract
 //! (alarms and dashboards depend on them): `Matches` by `Rule` and by `Severity`,
 //! `EventsRead` (= `EventsProcessed` + `EventsSkipped`) and `Alerts`
-//! (= `AlertsPublished` + `PublishFailures`), so a reader can reconcile every invocation,
+//! (= `AlertsPublished` + `PublishFailures` + `Duplicates`), so a reader can reconcile
+//! every invocation,
 //! `Suppressed` (matches an exclusion or a dedup window dropped), in total and by `Rule`,
 //! `Duplicates` (alerts an earlier try already published) and `StateErrors`.
 
@@ -61,7 +62,10 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
         MetricPoint::count("EventsRead", outcome.events_read()),
         MetricPoint::count("EventsProcessed", outcome.events_processed),
         MetricPoint::count("EventsSkipped", outcome.events_skipped()),
-        MetricPoint::count("Alerts", delivery.published + delivery.failed),
+        MetricPoint::count(
+            "Alerts",
+            delivery.published + delivery.failed + delivery.duplicates,
+        ),
         MetricPoint::count("AlertsPublished", delivery.published),
         MetricPoint::count("PublishFailures", delivery.failed),
         MetricPoint::count("Duplicates", delivery.duplicates),
@@ -197,6 +201,8 @@ mod tests {
             DeliveryCounts {
                 published: 2,
                 failed: 1,
+                duplicates: 1,
+                state_errors: 0,
             },
         );
         assert_eq!(
@@ -218,13 +224,14 @@ mod tests {
         assert_eq!(find(&points, "PublishFailures", &[]).unwrap().value, 1.0);
         assert_eq!(find(&points, "EventsSkipped", &[]).unwrap().value, 0.0);
         assert_eq!(find(&points, "EventsRead", &[]).unwrap().value, 10.0);
-        assert_eq!(find(&points, "Alerts", &[]).unwrap().value, 3.0);
+        assert_eq!(find(&points, "Duplicates", &[]).unwrap().value, 1.0);
+        assert_eq!(find(&points, "Alerts", &[]).unwrap().value, 4.0);
     }
 
     #[test]
     fn quiet_invocation_still_reports_zeros() {
         let points = metric_points(&Outcome::default(), DeliveryCounts::default());
-        assert_eq!(points.len(), 7);
+        assert_eq!(points.len(), 9);
         assert!(points.iter().all(|p| p.value == 0.0));
     }
 
@@ -235,7 +242,7 @@ mod tests {
             &outcome,
             DeliveryCounts {
                 published: 1,
-                failed: 0,
+                ..DeliveryCounts::default()
             },
         );
         let lines = emf_lines("Trailwatch", &points, 1_700_000_000_000);
@@ -261,7 +268,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            7
+            9
         );
         let by_rule = parsed.iter().find(|v| v.get("Rule").is_some()).unwrap();
         assert_eq!(by_rule["Rule"], "a");

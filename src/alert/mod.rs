@@ -176,6 +176,35 @@ impl Alert {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+
+    /// The email body cut to at most `max_bytes` (the record is what gets cut).
+    pub fn text_body_within(&self, max_bytes: usize) -> String {
+        render::text_body(self, max_bytes)
+    }
+
+    /// The JSON alert, with the record replaced by a note when the whole would be over
+    /// `max_bytes` (the note keeps the event id, to find the record in CloudTrail).
+    pub fn json_within(&self, max_bytes: usize) -> Value {
+        let mut json = self.to_json();
+        if json.to_string().len() > max_bytes
+            && let Some(object) = json.as_object_mut()
+        {
+            object.insert(
+                "record".to_owned(),
+                serde_json::json!({
+                    "truncated": "the record is too large for an SNS message; see the event in CloudTrail",
+                    "eventID": self.event.event_id,
+                }),
+            );
+        }
+        json
+    }
+
+    /// An AWS Chatbot custom notification (Slack, Microsoft Teams): a title, a short
+    /// Markdown summary, the runbook's first steps, threaded by rule.
+    pub fn chatbot_notification(&self) -> Value {
+        render::chatbot_notification(self)
+    }
 }
 
 /// Account ids and the names people know them by (`ACCOUNT_NAMES`, `--account-names`):

@@ -242,6 +242,68 @@ fn summary(alert: &Alert) -> String {
     body
 }
 
+pub(super) fn chatbot_notification(alert: &Alert) -> serde_json::Value {
+    let event = &alert.event;
+    let mut description = String::new();
+    let mut line = |label: &str, value: &str| {
+        if !value.is_empty() {
+            let _ = writeln!(description, "*{label}* {}", shorten(value, 200));
+        }
+    };
+    match &alert.correlation {
+        Some(c) => {
+            line("Correlation:", &format!("{} in {} ({})", c.count, c.timespan, c.rules.join(", ")));
+            line("Group:", &pairs(&c.group));
+        }
+        None => line("What:", &outcome(alert)),
+    }
+    line("Who:", &event.actor);
+    line("Account:", &account(alert));
+    line("Region:", &event.region);
+    line("Source IP:", &event.source_ip);
+    line("When:", &event.event_time);
+    line("Event ID:", &event.event_id);
+    line("Rule:", &alert.rule);
+    if let Some(dedup) = &alert.dedup
+        && dedup.suppressed_before > 0
+    {
+        line(
+            "Suppressed:",
+            &format!("{} similar in the previous {}", dedup.suppressed_before, dedup.window),
+        );
+    }
+    if let Some(url) = alert.console_url() {
+        let _ = writeln!(description, "<{url}|View in CloudTrail>");
+    }
+    let next_steps: Vec<String> = alert
+        .runbook
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(5)
+        .map(|l| shorten(l, 300))
+        .collect();
+    serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": alert.dedup_key(),
+        "content": {
+            "textType": "client-markdown",
+            "title": shorten(&format!("[{}] {}", alert.severity.as_str().to_uppercase(), alert.title), 250),
+            "description": description,
+            "nextSteps": next_steps,
+            "keywords": [alert.severity.as_str(), alert.rule.as_str()],
+        },
+        "metadata": {
+            "threadId": alert.rule,
+            "summary": subject(alert),
+            "eventType": event.event_name,
+        },
+    })
+}
+
 /// Cuts `text` to at most `max` bytes on a char boundary.
 fn cut_to_bytes(text: &str, max: usize) -> &str {
     let mut end = max.min(text.len());

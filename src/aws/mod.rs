@@ -1,10 +1,12 @@
 //! AWS: the only module that talks to AWS (feature `lambda`). It builds the SDK clients
 //! once (from the environment, honouring `AWS_ENDPOINT_URL`) and implements the
 //! [`crate::delivery`] sinks: SNS for alerts (everything SNS-shaped is decided in
-//! [`sns`]) and CloudWatch for metric points. Which alerts and points exist is decided
+//! [`sns`], routing to up to three topics included) and CloudWatch for metric points,
+//! and the [`crate::state::StateStore`] on the DynamoDB state table. Which alerts and points exist is decided
 //! elsewhere ([`crate::pipeline`], [`crate::metrics`]).
 
 mod cloudwatch;
+mod dynamodb;
 pub mod sns;
 
 use std::time::Duration;
@@ -13,7 +15,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics, MetricsOutput};
-pub use sns::SnsPublisher;
+pub use dynamodb::{DynamoStore, StateBackend};
+pub use sns::{MessageFormat, RoutedPublisher, SnsPublisher};
 
 /// Per-attempt and per-operation timeouts: a hung endpoint must fail the invocation
 /// well inside the function's 60 s timeout so Lambda can retry it.

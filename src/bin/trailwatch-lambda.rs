@@ -10,9 +10,13 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use trailwatch::aws::{self, CloudWatchMetrics, EmfMetrics, MetricsOutput, SnsPublisher};
+use trailwatch::aws::{
+    self, CloudWatchMetrics, DynamoStore, EmfMetrics, MessageFormat, MetricsOutput,
+    RoutedPublisher, SnsPublisher, StateBackend,
+};
 use trailwatch::config::{Config, MetricsMode};
-use trailwatch::handler::{InvocationError, handle_event};
+use trailwatch::handler::{InvocationError, State, handle_event};
+use trailwatch::state::MemoryStore;
 use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
 
@@ -69,7 +73,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         err
     })?;
     let sdk_config = aws::load_sdk_config().await;
-    let alerts = SnsPublisher::from_conf(&sdk_config, config.alert_topic_arn.clone());
+    let format = MessageFormat {
+        structure: config.message_structure,
+        chatbot: config.chatbot,
+    };
+    let topic = |arn: &str| SnsPublisher::from_conf(&sdk_config, arn).with_format(format);
+    let alerts = RoutedPublisher::new(
+        topic(&config.alert_topic_arn),
+        config.pager_topic_arn.as_deref().map(topic),
+        config.ticket_topic_arn.as_deref().map(topic),
+        config.routes.clone(),
+    );
+    let state = State::new(match &config.state_table {
+        Some(table) => StateBackend::Table(DynamoStore::from_conf(&sdk_config, table)),
+        None => {
+            tracing::warn!(
+                "STATE_TABLE is not set: alert claims, dedup windows, correlations and first-seen history live in this container's memory only (fine for local runs; the SAM template sets it)"
+            );
+            StateBackend::Memory(MemoryStore::new())
+        }
+    });
     let metrics = match config.metrics_mode {
         MetricsMode::Api => MetricsOutput::Api(CloudWatchMetrics::from_conf(
             &sdk_config,
@@ -77,12 +100,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         MetricsMode::Emf => MetricsOutput::Emf(EmfMetrics::new(config.metrics_namespace.clone())),
     };
-    tracing::info!(rules = rules.len(), topic = %config.alert_topic_arn, "trailwatch ready");
+    tracing::info!(
+        rules = rules.len(),
+        correlations = rules.correlations().len(),
+        topic = %config.alert_topic_arn,
+        state_table = config.state_table.as_deref().unwrap_or("(memory)"),
+        "trailwatch ready"
+    );
 
-    let (rules, config, alerts, metrics) = (&rules, &config, &alerts, &metrics);
+    let (rules, config, alerts, metrics, state) = (&rules, &config, &alerts, &metrics, &state);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<SubscriptionEnvelope>| async move {
-            handle_event(rules, config, &event.payload, alerts, metrics)
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            // Boxed: the handler's future is deep (state, claims, SNS, CloudWatch) and
+            // the runtime's service stack would otherwise nest it past the compiler's
+            // layout depth limit.
+            Box::pin(handle_event(rules, config, &event.payload, alerts, metrics, state, now_ms))
                 .await
                 .map_err(|err| {
                     let hint = match &err {

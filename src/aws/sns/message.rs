@@ -8,6 +8,28 @@
 //! plus `alert_id` (a stable hash of rule and event id) for deduplication downstream.
 
 use crate::alert::Alert;
+use crate::config::MessageStructure;
+
+/// How messages are formatted for a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageFormat {
+    /// One text for all protocols, or per-protocol messages.
+    pub structure: MessageStructure,
+    /// With `json`: HTTPS subscribers (AWS Chatbot) get a Chatbot custom notification.
+    pub chatbot: bool,
+}
+
+impl MessageFormat {
+    /// Text for every protocol: the format before `MessageStructure: json` existed.
+    pub const TEXT: MessageFormat = MessageFormat {
+        structure: MessageStructure::Text,
+        chatbot: false,
+    };
+}
+
+/// The largest message this adapter builds (SNS allows 256 KiB with the subject and
+/// attributes; the rest is headroom).
+const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 
 /// SNS's limit on entries per `PublishBatch` request.
 pub const MAX_ENTRIES_PER_BATCH: usize = 10;
@@ -26,8 +48,11 @@ pub struct SnsMessage {
     pub event_id: String,
     /// The subject line.
     pub subject: String,
-    /// The text body.
+    /// The message: the text body, or with `MessageStructure: json` one JSON object
+    /// holding a message per protocol.
     pub body: String,
+    /// True when `body` is per-protocol JSON (`MessageStructure: json`).
+    pub structured: bool,
     /// String message attributes, name → value (empty values are left out: SNS
     /// rejects them).
     pub attributes: Vec<(&'static str, String)>,
@@ -40,7 +65,7 @@ pub struct SnsMessage {
 
 impl SnsMessage {
     /// Builds the message for an alert; `fifo` adds group and deduplication ids.
-    pub fn for_alert(alert: &Alert, fifo: bool) -> SnsMessage {
+    pub fn for_alert(alert: &Alert, fifo: bool, format: MessageFormat) -> SnsMessage {
         let alert_id = alert.dedup_key();
         let event = &alert.event;
         let attributes = [
@@ -58,7 +83,11 @@ impl SnsMessage {
             rule: alert.rule.clone(),
             event_id: event.event_id.clone(),
             subject: alert.subject(),
-            body: alert.text_body(),
+            body: match format.structure {
+                MessageStructure::Text => alert.text_body(),
+                MessageStructure::Json => structured_body(alert, format.chatbot),
+            },
+            structured: format.structure == MessageStructure::Json,
             attributes,
             group_id: fifo.then(|| alert.rule.clone()),
             deduplication_id: fifo.then(|| alert_id.clone()),
@@ -68,6 +97,7 @@ impl SnsMessage {
 
     /// The bytes this message counts against the request size limit.
     pub fn size(&self) -> usize {
+        // `structured` adds nothing: it is the MessageStructure parameter.
         self.body.len()
             + self.subject.len()
             + self
@@ -75,6 +105,36 @@ impl SnsMessage {
                 .iter()
                 .map(|(name, value)| name.len() + "String".len() + value.len())
                 .sum::<usize>()
+    }
+}
+
+/// The per-protocol message: readable text for email (and the default), the JSON alert
+/// for SQS, Lambda, HTTP(S) and email-json, or a Chatbot custom notification for HTTPS.
+/// The text and the JSON are cut (the record first) until the whole fits SNS's limit.
+fn structured_body(alert: &Alert, chatbot: bool) -> String {
+    let mut limit = 96 * 1024;
+    loop {
+        let text = alert.text_body_within(limit);
+        let json = alert.json_within(limit).to_string();
+        let https = if chatbot {
+            alert.chatbot_notification().to_string()
+        } else {
+            json.clone()
+        };
+        let body = serde_json::json!({
+            "default": text,
+            "email": text,
+            "sqs": json,
+            "lambda": json,
+            "email-json": json,
+            "http": json,
+            "https": https,
+        })
+        .to_string();
+        if body.len() <= MAX_MESSAGE_BYTES || limit <= 4 * 1024 {
+            return body;
+        }
+        limit /= 2;
     }
 }
 
@@ -121,7 +181,7 @@ mod tests {
 
     #[test]
     fn message_carries_filterable_attributes() {
-        let message = SnsMessage::for_alert(&alert("stop", 0), false);
+        let message = SnsMessage::for_alert(&alert("stop", 0), false, MessageFormat::TEXT);
         let names: Vec<&str> = message.attributes.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             names,
@@ -143,19 +203,19 @@ mod tests {
     fn empty_attributes_are_left_out() {
         let mut a = alert("stop", 0);
         a.event.region.clear();
-        let message = SnsMessage::for_alert(&a, false);
+        let message = SnsMessage::for_alert(&a, false, MessageFormat::TEXT);
         assert!(message.attributes.iter().all(|(n, _)| *n != "region"));
     }
 
     #[test]
     fn fifo_messages_group_by_rule_and_dedupe_by_rule_and_event() {
-        let message = SnsMessage::for_alert(&alert("stop", 0), true);
+        let message = SnsMessage::for_alert(&alert("stop", 0), true, MessageFormat::TEXT);
         assert_eq!(message.group_id.as_deref(), Some("stop"));
         assert_eq!(
             message.deduplication_id.as_deref(),
             Some(message.alert_id.as_str())
         );
-        let again = SnsMessage::for_alert(&alert("stop", 0), true);
+        let again = SnsMessage::for_alert(&alert("stop", 0), true, MessageFormat::TEXT);
         assert_eq!(message.deduplication_id, again.deduplication_id);
         assert!(is_fifo_topic(
             "arn:aws:sns:us-east-1:111122223333:alerts.fifo"
@@ -166,7 +226,7 @@ mod tests {
     #[test]
     fn batches_hold_at_most_ten_messages() {
         let messages: Vec<_> = (0..23)
-            .map(|_| SnsMessage::for_alert(&alert("r", 0), false))
+            .map(|_| SnsMessage::for_alert(&alert("r", 0), false, MessageFormat::TEXT))
             .collect();
         assert_eq!(plan_batches(&messages), [0..10, 10..20, 20..23]);
         assert!(plan_batches(&[]).is_empty());
@@ -175,13 +235,39 @@ mod tests {
     #[test]
     fn batches_stay_under_the_request_size_limit() {
         let messages: Vec<_> = (0..5)
-            .map(|_| SnsMessage::for_alert(&alert("r", 100 * 1024), false))
+            .map(|_| SnsMessage::for_alert(&alert("r", 100 * 1024), false, MessageFormat::TEXT))
             .collect();
         let batches = plan_batches(&messages);
         assert_eq!(batches, [0..2, 2..4, 4..5]);
         for batch in batches {
             let bytes: usize = messages[batch].iter().map(SnsMessage::size).sum();
             assert!(bytes <= MAX_BATCH_BYTES);
+        }
+    }
+
+    #[test]
+    fn structured_messages_give_each_protocol_its_form_and_fit_sns() {
+        let format = MessageFormat {
+            structure: MessageStructure::Json,
+            chatbot: true,
+        };
+        for padding in [0, 300 * 1024] {
+            let a = alert("stop", padding);
+            let message = SnsMessage::for_alert(&a, false, format);
+            assert!(message.structured);
+            assert!(message.size() <= MAX_BATCH_BYTES, "{}", message.size());
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            assert!(body["email"].as_str().unwrap().starts_with("[HIGH]"));
+            assert_eq!(body["default"], body["email"]);
+            let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+            assert_eq!(sqs["rule"], "stop");
+            let https: serde_json::Value =
+                serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+            assert_eq!(https["source"], "custom");
+            assert_eq!(https["version"], "1.0");
+            if padding > 0 {
+                assert!(sqs["record"]["truncated"].is_string());
+            }
         }
     }
 }

@@ -18,9 +18,12 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use futures_util::stream::{self, StreamExt};
 
 use crate::alert::Alert;
-use crate::delivery::{AlertSink, DeliveryReport};
+use crate::delivery::{AlertSink, DeliveryReport, Routes};
+use crate::rules::Route;
 
-pub use message::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH, SnsMessage, is_fifo_topic};
+pub use message::{
+    MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH, MessageFormat, SnsMessage, is_fifo_topic,
+};
 
 /// Attempts per entry, counting the first (the SDK also retries whole requests).
 const MAX_ENTRY_ATTEMPTS: u32 = 3;
@@ -35,6 +38,7 @@ pub struct SnsPublisher {
     client: Client,
     topic_arn: String,
     fifo: bool,
+    format: MessageFormat,
 }
 
 /// What one planned request achieved: (index into the invocation's alerts, result).
@@ -48,7 +52,19 @@ impl SnsPublisher {
             client,
             fifo: is_fifo_topic(&topic_arn),
             topic_arn,
+            format: MessageFormat::TEXT,
         }
+    }
+
+    /// The same publisher with messages in `format`.
+    pub fn with_format(mut self, format: MessageFormat) -> SnsPublisher {
+        self.format = format;
+        self
+    }
+
+    /// The topic.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
     }
 
     /// A publisher built from shared SDK configuration.
@@ -148,6 +164,7 @@ fn entry(
         .id(offset.to_string())
         .subject(&message.subject)
         .message(&message.body)
+        .set_message_structure(message.structured.then(|| "json".to_owned()))
         .set_message_group_id(message.group_id.clone())
         .set_message_deduplication_id(message.deduplication_id.clone());
     for (name, value) in &message.attributes {
@@ -164,7 +181,7 @@ impl AlertSink for SnsPublisher {
     async fn publish(&self, alerts: &[Alert]) -> DeliveryReport {
         let messages: Vec<SnsMessage> = alerts
             .iter()
-            .map(|alert| SnsMessage::for_alert(alert, self.fifo))
+            .map(|alert| SnsMessage::for_alert(alert, self.fifo, self.format))
             .collect();
         let mut report = DeliveryReport::unconfirmed(alerts.len());
         let batches = message::plan_batches(&messages);
@@ -182,6 +199,72 @@ impl AlertSink for SnsPublisher {
         for (index, reason) in report.failures() {
             if reason == crate::delivery::NOT_CONFIRMED {
                 tracing::error!(alert_id = %messages[index].alert_id, "SNS answered neither success nor failure for this entry");
+            }
+        }
+        report
+    }
+}
+
+/// Alerts to up to three topics by route (`main`, `pager`, `ticket`): routes without a
+/// topic of their own go to the main one.
+#[derive(Debug, Clone)]
+pub struct RoutedPublisher {
+    main: SnsPublisher,
+    pager: Option<SnsPublisher>,
+    ticket: Option<SnsPublisher>,
+    routes: Routes,
+}
+
+impl RoutedPublisher {
+    /// Routes alerts by `routes` to `main`, `pager` and `ticket`.
+    pub fn new(
+        main: SnsPublisher,
+        pager: Option<SnsPublisher>,
+        ticket: Option<SnsPublisher>,
+        routes: Routes,
+    ) -> RoutedPublisher {
+        RoutedPublisher {
+            main,
+            pager,
+            ticket,
+            routes,
+        }
+    }
+
+    fn publisher(&self, route: Route) -> &SnsPublisher {
+        match route {
+            Route::Pager => self.pager.as_ref(),
+            Route::Ticket => self.ticket.as_ref(),
+            Route::Main => None,
+        }
+        .unwrap_or(&self.main)
+    }
+}
+
+impl AlertSink for RoutedPublisher {
+    async fn publish(&self, alerts: &[Alert]) -> DeliveryReport {
+        let mut report = DeliveryReport::unconfirmed(alerts.len());
+        let mut by_topic: Vec<(&SnsPublisher, Vec<usize>)> = Vec::new();
+        for (index, alert) in alerts.iter().enumerate() {
+            let publisher = self.publisher(self.routes.route(alert));
+            match by_topic
+                .iter_mut()
+                .find(|(p, _)| p.topic_arn == publisher.topic_arn)
+            {
+                Some((_, indices)) => indices.push(index),
+                None => by_topic.push((publisher, vec![index])),
+            }
+        }
+        for (publisher, indices) in by_topic {
+            let subset: Vec<Alert> = indices.iter().map(|&i| alerts[i].clone()).collect();
+            let sub_report = publisher.publish(&subset).await;
+            for (offset, result) in sub_report.results().iter().enumerate() {
+                match result {
+                    crate::delivery::Delivery::Published => report.confirm(indices[offset]),
+                    crate::delivery::Delivery::Failed(reason) => {
+                        report.fail(indices[offset], reason.clone())
+                    }
+                }
             }
         }
         report

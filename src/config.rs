@@ -217,11 +217,15 @@ impl Config {
         };
         let state_lease_ms = match set("STATE_LEASE") {
             None => 60_000,
-            Some(value) => duration_ms(&value).filter(|ms| *ms > 0).ok_or(ConfigError::Invalid {
-                name: "STATE_LEASE",
-                value,
-                hint: "use a duration such as 60s (at least the function timeout)",
-            })?,
+            Some(value) => {
+                duration_ms(&value)
+                    .filter(|ms| *ms > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "STATE_LEASE",
+                        value,
+                        hint: "use a duration such as 60s (at least the function timeout)",
+                    })?
+            }
         };
         let idempotency_secs = match set("IDEMPOTENCY_WINDOW") {
             None => 48 * 3600,
@@ -347,7 +351,10 @@ mod tests {
                 "MAX_BATCH_BYTES",
             ),
             (
-                &[("ALERT_TOPIC_ARN", TOPIC), ("SEVERITY_ROUTES", "high=phone")][..],
+                &[
+                    ("ALERT_TOPIC_ARN", TOPIC),
+                    ("SEVERITY_ROUTES", "high=phone"),
+                ][..],
                 "SEVERITY_ROUTES",
             ),
             (

@@ -16,12 +16,12 @@ use futures_util::stream::{self, StreamExt};
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::delivery::{AlertSink, Delivery, DeliveryReport, MetricsSink};
-use crate::state::{StateError, StateStore};
-use crate::stateful::{Claim, Claims, Stateful};
 use crate::ingest::{IngestError, SubscriptionEnvelope};
 use crate::metrics::{DeliveryCounts, metric_points};
 use crate::pipeline;
 use crate::rules::RuleSet;
+use crate::state::{StateError, StateStore};
+use crate::stateful::{Claim, Claims, Stateful};
 
 /// What an invocation did (the function's response, and a log line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -141,7 +141,15 @@ pub async fn handle_event<S: StateStore>(
     {
         Ok(decided) => decided,
         Err(err) => {
-            send_metrics(metrics, &outcome, DeliveryCounts { state_errors: 1, ..DeliveryCounts::default() }).await;
+            send_metrics(
+                metrics,
+                &outcome,
+                DeliveryCounts {
+                    state_errors: 1,
+                    ..DeliveryCounts::default()
+                },
+            )
+            .await;
             return Err(err.into());
         }
     };
@@ -183,7 +191,10 @@ pub async fn handle_event<S: StateStore>(
 
     // Publish what this invocation holds.
     if !mine.is_empty() {
-        let to_publish: Vec<Alert> = mine.iter().map(|&(i, _)| outcome.alerts[i].clone()).collect();
+        let to_publish: Vec<Alert> = mine
+            .iter()
+            .map(|&(i, _)| outcome.alerts[i].clone())
+            .collect();
         let published = alerts.publish(&to_publish).await;
         for (offset, result) in published.results().iter().enumerate() {
             match result {

@@ -57,7 +57,10 @@ pub struct Alert {
 }
 
 /// Field/value pairs as a JSON object (`{"sourceIPAddress": "203.0.113.9"}`).
-fn as_map<S: serde::Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+fn as_map<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut map = serializer.serialize_map(Some(pairs.len()))?;
     for (field, value) in pairs {

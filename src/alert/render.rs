@@ -167,7 +167,11 @@ fn summary(alert: &Alert) -> String {
     if let Some(seen) = &alert.first_seen {
         line(
             "First seen:",
-            &format!("{} (not seen in the last {})", pairs(&seen.values), seen.history),
+            &format!(
+                "{} (not seen in the last {})",
+                pairs(&seen.values),
+                seen.history
+            ),
         );
     }
     if let Some(dedup) = &alert.dedup {
@@ -178,7 +182,10 @@ fn summary(alert: &Alert) -> String {
         };
         line(
             "Dedup:",
-            &format!("first alert for {key} in {}; repeats within it are counted, not sent", dedup.window),
+            &format!(
+                "first alert for {key} in {}; repeats within it are counted, not sent",
+                dedup.window
+            ),
         );
         if dedup.suppressed_before > 0 {
             line(
@@ -236,7 +243,11 @@ fn summary(alert: &Alert) -> String {
         section(&mut body, "View in the CloudTrail console", &url);
     }
     if let Some(c) = &alert.correlation {
-        let ids: Vec<String> = c.event_ids.iter().map(|id| format!("- {}", shorten(id, 64))).collect();
+        let ids: Vec<String> = c
+            .event_ids
+            .iter()
+            .map(|id| format!("- {}", shorten(id, 64)))
+            .collect();
         section(&mut body, "Events in the window (eventID)", &ids.join("\n"));
     }
     body
@@ -252,7 +263,10 @@ pub(super) fn chatbot_notification(alert: &Alert) -> serde_json::Value {
     };
     match &alert.correlation {
         Some(c) => {
-            line("Correlation:", &format!("{} in {} ({})", c.count, c.timespan, c.rules.join(", ")));
+            line(
+                "Correlation:",
+                &format!("{} in {} ({})", c.count, c.timespan, c.rules.join(", ")),
+            );
             line("Group:", &pairs(&c.group));
         }
         None => line("What:", &outcome(alert)),
@@ -269,7 +283,10 @@ pub(super) fn chatbot_notification(alert: &Alert) -> serde_json::Value {
     {
         line(
             "Suppressed:",
-            &format!("{} similar in the previous {}", dedup.suppressed_before, dedup.window),
+            &format!(
+                "{} similar in the previous {}",
+                dedup.suppressed_before, dedup.window
+            ),
         );
     }
     if let Some(url) = alert.console_url() {

@@ -16,9 +16,9 @@ use trailwatch::aws::{
 };
 use trailwatch::config::{Config, MetricsMode};
 use trailwatch::handler::{InvocationError, State, handle_event};
-use trailwatch::state::MemoryStore;
 use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
+use trailwatch::state::MemoryStore;
 
 /// The rules of `RULES_DIR` (a layer in `/opt`: the compiled bundle when there is one,
 /// else the YAML files), or the built-in ones. Any
@@ -117,21 +117,29 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             // Boxed: the handler's future is deep (state, claims, SNS, CloudWatch) and
             // the runtime's service stack would otherwise nest it past the compiler's
             // layout depth limit.
-            Box::pin(handle_event(rules, config, &event.payload, alerts, metrics, state, now_ms))
-                .await
-                .map_err(|err| {
-                    let hint = match &err {
-                        InvocationError::Decode(IngestError::TooLarge { .. }) => {
-                            " (raise the function's MAX_BATCH_BYTES, and its memory with it)"
-                        }
-                        _ => "",
-                    };
-                    tracing::error!(error = %err, "invocation failed{hint}");
-                    Diagnostic {
-                        error_type: err.error_type().to_owned(),
-                        error_message: format!("{err}{hint}"),
+            Box::pin(handle_event(
+                rules,
+                config,
+                &event.payload,
+                alerts,
+                metrics,
+                state,
+                now_ms,
+            ))
+            .await
+            .map_err(|err| {
+                let hint = match &err {
+                    InvocationError::Decode(IngestError::TooLarge { .. }) => {
+                        " (raise the function's MAX_BATCH_BYTES, and its memory with it)"
                     }
-                })
+                    _ => "",
+                };
+                tracing::error!(error = %err, "invocation failed{hint}");
+                Diagnostic {
+                    error_type: err.error_type().to_owned(),
+                    error_message: format!("{err}{hint}"),
+                }
+            })
         },
     ))
     .await

@@ -16,14 +16,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use trailwatch::alert::{AccountNames, Alert};
-use trailwatch::state::{MemoryStore, block_on};
-use trailwatch::stateful::Stateful;
 use trailwatch::ingest::{self, DecodeLimits, IngestError};
 use trailwatch::pipeline::{self, Outcome};
 use trailwatch::rules::{
     Expectation, InlineTest, InlineTestFailure, InlineTestReport, Rule, RuleLoadError, RuleSet,
     RuleSource, Severity,
 };
+use trailwatch::state::{MemoryStore, block_on};
+use trailwatch::stateful::Stateful;
 
 /// Real-time CloudTrail alerting: Sigma rules over CloudTrail events.
 #[derive(Parser)]
@@ -378,7 +378,10 @@ fn print_summary(
         } + &if outcome.deduplicated.is_empty() {
             String::new()
         } else {
-            format!(", {} repeat(s) held back by dedup windows", outcome.deduplicated.len())
+            format!(
+                ", {} repeat(s) held back by dedup windows",
+                outcome.deduplicated.len()
+            )
         },
         if unreadable_inputs > 0 {
             format!("; {unreadable_inputs} input(s) unreadable")

@@ -91,7 +91,13 @@ impl StateStore for DownStore {
     async fn get(&self, key: &str) -> Result<Option<crate::state::Stored>, StateError> {
         Err(down("get", key))
     }
-    async fn put(&self, key: &str, _: &str, _: i64, _: Option<u64>) -> Result<crate::state::Written, StateError> {
+    async fn put(
+        &self,
+        key: &str,
+        _: &str,
+        _: i64,
+        _: Option<u64>,
+    ) -> Result<crate::state::Written, StateError> {
         Err(down("put", key))
     }
     async fn delete(&self, key: &str, _: u64) -> Result<crate::state::Written, StateError> {
@@ -162,9 +168,17 @@ async fn good_records_alert_and_bad_records_are_counted() {
     let rules = core_rules();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = envelope(&[stop_logging("e-1"), "not json".into(), stop_logging("e-2")]);
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.events_processed, summary.events_skipped), (2, 1));
     assert_eq!((summary.alerts, summary.alerts_published), (2, 2));
     assert_reconciles(&summary, &metrics);
@@ -188,9 +202,17 @@ async fn an_alert_the_sink_never_confirms_fails_the_invocation() {
     };
     let metrics = FakeMetrics::default();
     let event = envelope(&[stop_logging("e-1"), stop_logging("e-2"), "{}".into()]);
-    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -220,9 +242,17 @@ async fn publish_failure_fails_the_invocation_and_is_counted() {
     };
     let metrics = FakeMetrics::default();
     let event = envelope(&[stop_logging("e-1")]);
-    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -247,9 +277,17 @@ async fn metrics_failure_does_not_fail_the_invocation() {
         ..FakeMetrics::default()
     };
     let event = envelope(&[stop_logging("e-1")]);
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.alerts_published, 1);
     assert_eq!(
         summary.metrics_error.as_deref(),
@@ -262,9 +300,17 @@ async fn control_message_publishes_nothing() {
     let rules = core_rules();
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = SubscriptionBuilder::control_message().envelope();
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap();
     assert!(summary.control_message);
     assert!(sns.published.borrow().is_empty());
     assert!(metrics.points.borrow().is_empty());
@@ -279,9 +325,17 @@ async fn undecodable_payload_fails_with_a_clear_error() {
             data: "%%%not base64".into(),
         },
     };
-    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &memory(), NOW)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &memory(),
+        NOW,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "BadPayload");
     assert!(err.to_string().contains("base64"), "{err}");
 }
@@ -296,28 +350,64 @@ async fn a_retry_publishes_only_what_is_missing_and_counts_the_rest_as_duplicate
         ..FakeSns::default()
     };
     let metrics = FakeMetrics::default();
-    let err = handle_event(&rules, &config(TOPIC), &event, &flaky, &metrics, &state, NOW)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &flaky,
+        &metrics,
+        &state,
+        NOW,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "PublishFailed");
     assert_eq!(flaky.published.borrow().len(), 1);
 
     // Lambda retries the same batch: e-2's claim was released, e-1's is published.
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW + 60_000)
-        .await
-        .unwrap();
-    let ids: Vec<String> = sns.published.borrow().iter().map(|a| a.event.event_id.clone()).collect();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        NOW + 60_000,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = sns
+        .published
+        .borrow()
+        .iter()
+        .map(|a| a.event.event_id.clone())
+        .collect();
     assert_eq!(ids, ["e-2"]);
-    assert_eq!((summary.alerts, summary.alerts_published, summary.alerts_duplicate), (2, 1, 1));
+    assert_eq!(
+        (
+            summary.alerts,
+            summary.alerts_published,
+            summary.alerts_duplicate
+        ),
+        (2, 1, 1)
+    );
     assert_reconciles(&summary, &metrics);
     assert_eq!(point(&metrics, "Duplicates"), 1.0);
 
     // Subscription redelivery a day later: nothing goes out again.
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW + 86_400_000)
-        .await
-        .unwrap();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        NOW + 86_400_000,
+    )
+    .await
+    .unwrap();
     assert!(sns.published.borrow().is_empty());
     assert_eq!(summary.alerts_duplicate, 2);
 }
@@ -331,12 +421,26 @@ async fn an_alert_another_invocation_holds_fails_this_one_without_publishing() {
         let record: serde_json::Value = serde_json::from_str(&stop_logging("e-1")).unwrap();
         Alert::new(&rules.evaluate(&record).matched[0].clone(), record).dedup_key()
     };
-    let claims = Claims { lease_ms: 60_000, retention_secs: 86_400 };
-    assert!(matches!(claims.claim(&state.store, &alert_id, NOW).await, Ok(Claim::Mine(_))));
+    let claims = Claims {
+        lease_ms: 60_000,
+        retention_secs: 86_400,
+    };
+    assert!(matches!(
+        claims.claim(&state.store, &alert_id, NOW).await,
+        Ok(Claim::Mine(_))
+    ));
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW + 1_000)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        NOW + 1_000,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("another invocation"), "{err}");
     assert!(sns.published.borrow().is_empty());
 }
@@ -364,9 +468,18 @@ async fn a_batch_without_matches_touches_no_state() {
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let quiet = json!({"eventVersion": "1.09", "eventID": "q", "eventName": "DescribeInstances",
         "eventSource": "ec2.amazonaws.com", "eventTime": "2026-11-01T10:00:00Z",
-        "userIdentity": {"type": "IAMUser"}}).to_string();
-    let summary = handle_event(&rules, &config(TOPIC), &envelope(&[quiet]), &sns, &metrics, &state, NOW)
-        .await
-        .unwrap();
+        "userIdentity": {"type": "IAMUser"}})
+    .to_string();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &envelope(&[quiet]),
+        &sns,
+        &metrics,
+        &state,
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.events_processed, summary.alerts), (1, 0));
 }

@@ -1,5 +1,6 @@
 //! Real AWS APIs, served by moto: the SNS and CloudWatch sinks publish, and the tests
-//! read back what arrived (SNS → SQS subscription; ListMetrics / GetMetricStatistics).
+//! read back what arrived (SNS → SQS subscription; ListMetrics / GetMetricStatistics),
+//! and the DynamoDB state store keeps stateful alerting right under contention.
 //! Then the Lambda binary end to end under `cargo lambda watch`.
 //!
 //! They need the `aws-tests` feature (the SDK clients) and a moto server; the README's
@@ -14,6 +15,8 @@ mod common;
 mod lambda_e2e;
 #[cfg(feature = "aws-tests")]
 mod sinks;
+#[cfg(feature = "aws-tests")]
+mod state;
 
 #[cfg(not(feature = "aws-tests"))]
 #[test]

@@ -6,11 +6,11 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use serde_json::Value;
 use trailwatch::alert::Alert;
-use trailwatch::aws::{CloudWatchMetrics, SnsPublisher};
-use trailwatch::config::{Config, MetricsMode};
+use trailwatch::aws::{CloudWatchMetrics, DynamoStore, SnsPublisher};
+use trailwatch::config::{Config, MessageStructure};
 use trailwatch::delivery::{AlertSink, MetricsSink};
-use trailwatch::handler::handle_event;
-use trailwatch::ingest::{DecodeLimits, SubscriptionEnvelope};
+use trailwatch::handler::{State, handle_event};
+use trailwatch::ingest::SubscriptionEnvelope;
 use trailwatch::metrics::{DeliveryCounts, metric_points};
 use trailwatch::pipeline::Outcome;
 
@@ -195,7 +195,7 @@ async fn metrics_are_readable_with_list_metrics_and_statistics() {
         &outcome,
         DeliveryCounts {
             published: 3,
-            failed: 0,
+            ..DeliveryCounts::default()
         },
     );
     CloudWatchMetrics::from_conf(&config, &namespace)
@@ -228,6 +228,7 @@ async fn metrics_are_readable_with_list_metrics_and_statistics() {
         [
             "AlertsPublished[]",
             "Alerts[]",
+            "Duplicates[]",
             "EventsProcessed[]",
             "EventsRead[]",
             "EventsSkipped[]",
@@ -235,6 +236,7 @@ async fn metrics_are_readable_with_list_metrics_and_statistics() {
             "Matches[Rule=console-login-without-mfa]",
             "Matches[Severity=high]",
             "PublishFailures[]",
+            "StateErrors[]",
             "Suppressed[]",
         ]
     );
@@ -262,13 +264,15 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
     let wiring = topic_with_queue(false).await;
     let namespace = unique_name("TrailwatchTest");
     let sdk = sdk_config().await;
-    let config = Config {
-        alert_topic_arn: wiring.topic_arn.clone(),
-        metrics_namespace: namespace.clone(),
-        metrics_mode: MetricsMode::Api,
-        limits: DecodeLimits::default(),
-        rules_dir: None,
-    };
+    let table = crate::state::state_table().await;
+    let config = Config::from_lookup(|name| match name {
+        "ALERT_TOPIC_ARN" => Some(wiring.topic_arn.clone()),
+        "METRICS_NAMESPACE" => Some(namespace.clone()),
+        "STATE_TABLE" => Some(table.clone()),
+        _ => None,
+    })
+    .expect("config");
+    let state = State::new(DynamoStore::from_conf(&sdk, &table));
     let event = subscription_event(&[
         fixture_event("console-login-iam-user-no-mfa.json").to_string(),
         "{\"this is\": not json".to_owned(),
@@ -282,6 +286,8 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
         &envelope,
         &SnsPublisher::from_conf(&sdk, &config.alert_topic_arn),
         &CloudWatchMetrics::from_conf(&sdk, &namespace),
+        &state,
+        now_ms(),
     )
     .await
     .expect("the invocation succeeds");
@@ -311,6 +317,70 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
     );
     assert_eq!(
         sum("Alerts").await,
-        sum("AlertsPublished").await + sum("PublishFailures").await
+        sum("AlertsPublished").await + sum("PublishFailures").await + sum("Duplicates").await
     );
+
+    // The same batch again (a subscription redelivery): the table remembers both
+    // alerts, nothing is published twice.
+    let again = handle_event(
+        &core_rules(),
+        &config,
+        &envelope,
+        &SnsPublisher::from_conf(&sdk, &config.alert_topic_arn),
+        &CloudWatchMetrics::from_conf(&sdk, &namespace),
+        &state,
+        now_ms(),
+    )
+    .await
+    .expect("the redelivery succeeds");
+    assert_eq!((again.alerts_published, again.alerts_duplicate), (0, 2));
+    assert!(wiring.receive(0).await.is_empty());
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[tokio::test]
+async fn structured_messages_and_routes_reach_each_topic_in_their_form() {
+    let Some(_) = moto_endpoint("structured_messages_and_routes_reach_each_topic_in_their_form")
+    else {
+        return;
+    };
+    let (main, pager) = (topic_with_queue(false).await, topic_with_queue(false).await);
+    let sdk = sdk_config().await;
+    let format = trailwatch::aws::MessageFormat {
+        structure: MessageStructure::Json,
+        chatbot: false,
+    };
+    let publisher = trailwatch::aws::RoutedPublisher::new(
+        SnsPublisher::from_conf(&sdk, &main.topic_arn).with_format(format),
+        Some(SnsPublisher::from_conf(&sdk, &pager.topic_arn).with_format(format)),
+        None,
+        trailwatch::delivery::Routes::parse("high=pager").unwrap(),
+    );
+    let alerts = alerts_for(&[
+        "console-login-iam-user-no-mfa.json",
+        "stop-logging-success.json",
+    ]);
+    let severities: Vec<String> = alerts.iter().map(|a| a.severity.to_string()).collect();
+    let report = publisher.publish(&alerts).await;
+    assert_eq!(report.published(), 2);
+    let expected_pager = severities.iter().filter(|s| *s == "high").count();
+    let on_pager = pager.receive(expected_pager).await;
+    let on_main = main.receive(2 - expected_pager).await;
+    assert_eq!(on_pager.len(), expected_pager);
+    assert_eq!(on_main.len(), 2 - expected_pager);
+    for envelope in on_pager.iter().chain(&on_main) {
+        // SQS subscribers get the JSON alert, not the email text.
+        let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap())
+            .expect("the SQS message is the JSON alert");
+        assert!(alert["rule"].is_string());
+        assert_eq!(attribute(envelope, "severity"), alert["severity"].as_str());
+    }
+    for envelope in &on_pager {
+        assert_eq!(attribute(envelope, "severity"), Some("high"));
+    }
 }

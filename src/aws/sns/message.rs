@@ -259,7 +259,8 @@ mod tests {
             let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
             assert!(body["email"].as_str().unwrap().starts_with("[HIGH]"));
             assert_eq!(body["default"], body["email"]);
-            let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+            let sqs: serde_json::Value =
+                serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
             assert_eq!(sqs["rule"], "stop");
             let https: serde_json::Value =
                 serde_json::from_str(body["https"].as_str().unwrap()).unwrap();

@@ -89,9 +89,17 @@ fn pairs(pairs: &[(String, String)]) -> String {
 fn outcome(alert: &Alert) -> String {
     let event = &alert.event;
     let call = format!("{} on {}", event.event_name, event.event_source);
-    match &event.error_code {
-        Some(code) => format!("{call} failed ({code})"),
-        None => format!("{call} succeeded"),
+    // A failed console sign-in has no errorCode: CloudTrail says so in the response.
+    let sign_in_failed = alert
+        .record
+        .pointer("/responseElements/ConsoleLogin")
+        .and_then(serde_json::Value::as_str)
+        == Some("Failure");
+    match (&event.error_code, &event.error_message) {
+        (Some(code), _) => format!("{call} failed ({code})"),
+        (None, Some(message)) if sign_in_failed => format!("{call} failed ({message})"),
+        (None, None) if sign_in_failed => format!("{call} failed"),
+        _ => format!("{call} succeeded"),
     }
 }
 

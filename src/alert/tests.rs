@@ -145,3 +145,48 @@ fn body_stays_under_the_limit_whatever_the_event_id_and_region() {
     assert_eq!(Alert::new(&rule(), record).console_url(), None);
     assert!(Alert::new(&rule(), login()).console_url().is_some());
 }
+
+#[test]
+fn a_failed_console_sign_in_reads_as_failed_though_it_has_no_error_code() {
+    let mut record = login();
+    record["responseElements"] = json!({"ConsoleLogin": "Failure"});
+    record["errorMessage"] = json!("Failed authentication");
+    let body = Alert::new(&rule(), record).text_body();
+    assert!(
+        body.contains("ConsoleLogin on signin.amazonaws.com failed (Failed authentication)"),
+        "{body}"
+    );
+}
+
+#[test]
+fn account_names_show_next_to_the_id_and_bad_maps_are_refused() {
+    let names = AccountNames::parse("111122223333=prod, 444455556666=staging").unwrap();
+    let mut alert = Alert::new(&rule(), login());
+    names.name(&mut alert);
+    assert_eq!(alert.account_name.as_deref(), Some("prod"));
+    assert!(
+        alert.subject().contains("in prod (111122223333)"),
+        "{}",
+        alert.subject()
+    );
+    assert!(AccountNames::parse("prod").is_err());
+    assert!(AccountNames::parse("12345=short").is_err());
+    assert!(AccountNames::parse("").unwrap().is_empty());
+}
+
+#[test]
+fn the_chatbot_notification_is_the_custom_format() {
+    let alert = Alert::new(&rule(), login());
+    let note = alert.chatbot_notification();
+    assert_eq!(note["version"], "1.0");
+    assert_eq!(note["source"], "custom");
+    assert_eq!(note["content"]["textType"], "client-markdown");
+    assert!(
+        note["content"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("[HIGH] ")
+    );
+    assert_eq!(note["content"]["nextSteps"][0], "1. Ask maria.");
+    assert_eq!(note["metadata"]["threadId"], alert.rule);
+}

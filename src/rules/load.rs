@@ -248,6 +248,38 @@ impl<'a> FileChecker<'a> {
                 self.test_problem(line, format!("test #{} has no `name`", index + 1));
                 continue;
             };
+            if let Some(events) = item.get("events") {
+                // A sequence test: records fed in order, with state, and the number of
+                // alerts the rule must give.
+                let alerts = item.get("alerts").and_then(Yaml::as_u64);
+                let records: Option<Vec<serde_json::Value>> = events.as_sequence().map(|list| {
+                    list.iter()
+                        .filter_map(|e| serde_json::to_value(e).ok())
+                        .filter(serde_json::Value::is_object)
+                        .collect()
+                });
+                match (alerts, records) {
+                    (Some(alerts), Some(records))
+                        if !records.is_empty()
+                            && records.len() == events.as_sequence().map_or(0, Vec::len) =>
+                    {
+                        parsed.push(InlineTest {
+                            name: name.to_owned(),
+                            expect: Expectation::Alerts(alerts as usize),
+                            event: serde_json::Value::Null,
+                            events: records,
+                            line,
+                        });
+                    }
+                    _ => self.test_problem(
+                        line,
+                        format!(
+                            "test {label}: a sequence test has `events` (a list of CloudTrail records) and `alerts` (how many alerts they give)"
+                        ),
+                    ),
+                }
+                continue;
+            }
             let expect = match item.get("expect").and_then(Yaml::as_str) {
                 Some("match") => Expectation::Match,
                 Some("no_match") => Expectation::NoMatch,
@@ -287,6 +319,7 @@ impl<'a> FileChecker<'a> {
                 name: name.to_owned(),
                 expect,
                 event,
+                events: Vec::new(),
                 line,
             });
         }
@@ -592,12 +625,14 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProb
     let severity = checker.severity(map);
     if map.contains_key("correlation") {
         let name = checker.name(map);
+        let tests = checker.inline_tests(map);
         let correlation = checker.correlation_rule(&source.text);
         let route = super::stateful::route(&mut checker, map);
         return match (title, severity, correlation) {
             (Some(title), Some(severity), Some(correlation)) if checker.problems.is_empty() => {
                 let mut rule = metadata(map, source, name, title, severity);
                 rule.correlation = Some(correlation);
+                rule.tests = tests;
                 rule.route = route;
                 Ok(Loaded::Correlation(Box::new(rule)))
             }

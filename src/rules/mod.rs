@@ -94,6 +94,9 @@ pub enum Expectation {
     Match,
     /// The rule must not match the event.
     NoMatch,
+    /// Fed `events` in order, with state (correlations, first-seen, dedup) in memory, the
+    /// rule must alert this many times.
+    Alerts(usize),
 }
 
 /// An example event in a rule file, with the verdict the rule must give.
@@ -103,8 +106,10 @@ pub struct InlineTest {
     pub name: String,
     /// The verdict the rule must give.
     pub expect: Expectation,
-    /// The CloudTrail record.
+    /// The CloudTrail record (`Null` for a sequence test).
     pub event: Value,
+    /// A sequence test's records, in order (empty otherwise).
+    pub events: Vec<Value>,
     /// The line of the test in its file.
     pub line: usize,
 }

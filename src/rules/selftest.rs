@@ -48,14 +48,51 @@ impl InlineTestReport {
     }
 }
 
+/// How many alerts of `rule` a sequence of records gives, each record its own batch,
+/// with state in memory (what `trailwatch scan` and the Lambda do).
+fn alerts_of(rule_set: &RuleSet, rule: &str, events: &[serde_json::Value]) -> usize {
+    use crate::state::{MemoryStore, block_on};
+    let (store, stage) = (MemoryStore::new(), crate::stateful::Stateful::new());
+    let mut alerts = 0;
+    for event in events {
+        let matches: Vec<crate::alert::Alert> = rule_set
+            .matching(event)
+            .into_iter()
+            .map(|r| crate::alert::Alert::new(r, event.clone()))
+            .collect();
+        // The memory store never fails.
+        if let Ok(decided) = block_on(stage.apply(rule_set, &store, matches, 0)) {
+            alerts += decided.alerts.iter().filter(|a| a.rule == rule).count();
+        }
+    }
+    alerts
+}
+
 pub(super) fn run(rule_set: &RuleSet) -> InlineTestReport {
     let mut report = InlineTestReport::default();
-    for rule in rule_set.rules() {
+    for rule in rule_set.rules().iter().chain(rule_set.correlations()) {
         if rule.tests.is_empty() {
             report.rules_without_tests.push(rule.name.clone());
         }
         for test in &rule.tests {
             report.run += 1;
+            if let Expectation::Alerts(expected) = test.expect {
+                let alerts = alerts_of(rule_set, &rule.name, &test.events);
+                if alerts == expected {
+                    report.passed += 1;
+                } else {
+                    report.failures.push(InlineTestFailure {
+                        rule: rule.name.clone(),
+                        location: format!("{}:{}", rule.path, test.line),
+                        test: test.name.clone(),
+                        reason: format!(
+                            "expected {expected} alert(s) from {} event(s), got {alerts}",
+                            test.events.len()
+                        ),
+                    });
+                }
+                continue;
+            }
             let matched = rule_set
                 .matching(&test.event)
                 .iter()
@@ -65,6 +102,7 @@ pub(super) fn run(rule_set: &RuleSet) -> InlineTestReport {
                     "expected a match, but the rule did not match the event"
                 }
                 (Expectation::NoMatch, true) => "expected no match, but the rule matched the event",
+                (Expectation::Alerts(_), _) => "a sequence test needs `events`",
                 _ => {
                     report.passed += 1;
                     continue;

@@ -14,3 +14,4 @@ mod cli_rules;
 mod corpus;
 mod library;
 mod sample;
+mod stateful;

@@ -112,7 +112,15 @@ fn library_reads_the_sample_like_the_cli() {
     // The whole built-in pack, in the library and in the CLI (as the README's first
     // command runs it): the same alerts, the core rules' among them.
     let rules = trailwatch::rules::RuleSet::builtin().expect("built-in rules");
-    let outcome = trailwatch::pipeline::run(&rules, batch);
+    let mut outcome = trailwatch::pipeline::run(&rules, batch);
+    // `scan` runs correlations, first-seen and dedup in memory: so does the library.
+    let store = trailwatch::state::MemoryStore::new();
+    let matches = std::mem::take(&mut outcome.alerts);
+    let decided = trailwatch::state::block_on(
+        trailwatch::stateful::Stateful::new().apply(&rules, &store, matches, 0),
+    )
+    .expect("memory state");
+    outcome.apply_state(decided);
     let names: Vec<&str> = outcome.alerts.iter().map(|a| a.rule.as_str()).collect();
     for core in EXPECTED_RULES {
         assert!(names.contains(&core), "{core} missing from {names:?}");

@@ -93,7 +93,14 @@ pub struct State<S> {
     pub store: S,
     /// The stage.
     pub stateful: Stateful,
+    /// Alerts SNS accepted whose claim could not be marked published (alert id → claim
+    /// version): this process never publishes them again, and settles them on the next
+    /// invocation. Only a process that dies in between can send such an alert twice.
+    unsettled: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
+
+/// At most this many unsettled alerts are remembered (a table down for long).
+const MAX_UNSETTLED: usize = 10_000;
 
 impl<S: StateStore> State<S> {
     /// State on `store`.
@@ -101,7 +108,12 @@ impl<S: StateStore> State<S> {
         State {
             store,
             stateful: Stateful::new(),
+            unsettled: std::sync::Mutex::default(),
         }
+    }
+
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.unsettled.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -164,8 +176,27 @@ pub async fn handle_event<S: StateStore>(
         retention_secs: config.idempotency_secs,
     };
     let ids: Vec<String> = outcome.alerts.iter().map(Alert::dedup_key).collect();
-    let claimed: Vec<Result<Claim, StateError>> = stream::iter(&ids)
-        .map(|id| claims.claim(&state.store, id, now_ms))
+    let known_unsettled: Vec<Option<u64>> = {
+        let unsettled = state.unsettled();
+        ids.iter().map(|id| unsettled.get(id).copied()).collect()
+    };
+    let claimed: Vec<Result<Claim, StateError>> = stream::iter(ids.iter().zip(&known_unsettled))
+        .map(|(id, unsettled)| async move {
+            match unsettled {
+                // Published by this process already: settle it now, never send it again.
+                Some(version) => {
+                    if claims
+                        .settle(&state.store, id, *version, true, now_ms)
+                        .await
+                        .is_ok()
+                    {
+                        state.unsettled().remove(id);
+                    }
+                    Ok(Claim::Published)
+                }
+                None => claims.claim(&state.store, id, now_ms).await,
+            }
+        })
         .buffered(CONCURRENT_STATE_CALLS)
         .collect()
         .await;
@@ -213,9 +244,16 @@ pub async fn handle_event<S: StateStore>(
             .buffered(CONCURRENT_STATE_CALLS)
             .collect()
             .await;
-        for err in settled.into_iter().filter_map(Result::err) {
-            tracing::warn!(error = %err, "claim not settled");
-            state_errors += 1;
+        for (&(index, version), result) in mine.iter().zip(settled) {
+            if let Err(err) = result {
+                tracing::warn!(alert_id = %ids[index], error = %err, "claim not settled");
+                state_errors += 1;
+                let mut unsettled = state.unsettled();
+                if report.results()[index] == Delivery::Published && unsettled.len() < MAX_UNSETTLED
+                {
+                    unsettled.insert(ids[index].clone(), version);
+                }
+            }
         }
     }
     let duplicate_count = duplicate.iter().filter(|d| **d).count();

@@ -483,3 +483,77 @@ async fn a_batch_without_matches_touches_no_state() {
     .unwrap();
     assert_eq!((summary.events_processed, summary.alerts), (1, 0));
 }
+
+/// Memory, but the first write marking an alert published fails (after SNS took it).
+#[derive(Default)]
+struct SettleFailsOnce {
+    inner: MemoryStore,
+    failed: std::cell::Cell<bool>,
+}
+
+impl StateStore for SettleFailsOnce {
+    async fn get(&self, key: &str) -> Result<Option<crate::state::Stored>, StateError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        data: &str,
+        expires_at: i64,
+        expected: Option<u64>,
+    ) -> Result<crate::state::Written, StateError> {
+        if data.contains("\"published\":true") && !self.failed.replace(true) {
+            return Err(down("put", key));
+        }
+        self.inner.put(key, data, expires_at, expected).await
+    }
+    async fn delete(&self, key: &str, expected: u64) -> Result<crate::state::Written, StateError> {
+        self.inner.delete(key, expected).await
+    }
+}
+
+#[tokio::test]
+async fn an_alert_published_but_not_marked_is_never_sent_again_by_this_process() {
+    let rules = core_rules();
+    let state = State::new(SettleFailsOnce::default());
+    let event = envelope(&[stop_logging("e-1")]);
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW)
+        .await
+        .unwrap();
+    assert_eq!(summary.alerts_published, 1);
+    assert_eq!(point(&metrics, "StateErrors"), 1.0);
+    // Redelivered after the claim's lease ran out: still not sent twice, and now marked.
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    let later = NOW + 10 * 60_000;
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        later,
+    )
+    .await
+    .unwrap();
+    assert!(sns.published.borrow().is_empty());
+    assert_eq!(summary.alerts_duplicate, 1);
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        later + 1,
+    )
+    .await
+    .unwrap();
+    assert!(
+        sns.published.borrow().is_empty(),
+        "the claim is marked published now"
+    );
+    assert_eq!(point(&metrics, "StateErrors"), 0.0);
+}

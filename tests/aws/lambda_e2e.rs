@@ -19,7 +19,7 @@ use crate::common::{
 };
 
 /// True when `cargo lambda` can run; under CI its absence is a failure.
-fn cargo_lambda_available(test: &str) -> bool {
+pub(crate) fn cargo_lambda_available(test: &str) -> bool {
     let found = Command::new("cargo")
         .args(["lambda", "--version"])
         .stdout(Stdio::null())
@@ -46,7 +46,7 @@ fn free_port() -> u16 {
 /// `cargo lambda watch --only-lambda-apis` (the Runtime API) and the already built
 /// `trailwatch-lambda` binary polling it, as Lambda runs `bootstrap`. Both are killed
 /// on drop.
-struct RuntimeEmulator {
+pub(crate) struct RuntimeEmulator {
     watch: Child,
     function: Child,
     port: u16,
@@ -54,7 +54,7 @@ struct RuntimeEmulator {
 }
 
 impl RuntimeEmulator {
-    fn start(function_env: &[(&str, String)]) -> RuntimeEmulator {
+    pub(crate) fn start(function_env: &[(&str, String)]) -> RuntimeEmulator {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("{}.log", unique_name("trailwatch-lambda")));
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -105,8 +105,13 @@ impl RuntimeEmulator {
         }
     }
 
+    /// The port of the emulator's invoke API.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// What the function logged.
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -151,7 +156,11 @@ impl Drop for RuntimeEmulator {
     }
 }
 
-fn moto_env(moto: &str, topic_arn: &str, namespace: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn moto_env(
+    moto: &str,
+    topic_arn: &str,
+    namespace: &str,
+) -> Vec<(&'static str, String)> {
     let var =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     vec![

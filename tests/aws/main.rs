@@ -12,6 +12,8 @@
 #[cfg(feature = "aws-tests")]
 mod common;
 #[cfg(feature = "aws-tests")]
+mod faults;
+#[cfg(feature = "aws-tests")]
 mod lambda_e2e;
 #[cfg(feature = "aws-tests")]
 mod sinks;

@@ -6,8 +6,11 @@
 //!   record some rule matches (or an exclusion suppresses);
 //! - `pipeline::run` accounts for every line (read = processed + skipped) and gives the
 //!   same alerts as matching each record directly;
+//! - stateful alerting (correlations, first-seen, dedup, in memory) runs twice over the
+//!   matches, as a retried batch would, and the second run decides the same alerts;
 //! - an SNS subject is one printable ASCII line of at most `MAX_SUBJECT_CHARS`, and a
-//!   text body is at most `MAX_BODY_BYTES`.
+//!   text body is at most `MAX_BODY_BYTES`, for plain and correlation alerts alike; a
+//!   Chatbot notification is a JSON object.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -18,6 +21,8 @@ use trailwatch::ingest::{Batch, RawRecord, RecordId};
 use trailwatch::pipeline;
 use trailwatch::record::{RecordError, parse_record, record_head};
 use trailwatch::rules::{RuleSet, Screen};
+use trailwatch::state::{MemoryStore, block_on};
+use trailwatch::stateful::Stateful;
 
 fn rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
@@ -78,7 +83,20 @@ fuzz_target!(|data: &[u8]| {
     let alerted: Vec<String> = outcome.alerts.iter().map(|a| a.rule.clone()).collect();
     assert_eq!(alerted, expected_alerts);
 
-    for alert in &outcome.alerts {
+    let store = MemoryStore::new();
+    let stage = Stateful::new();
+    let first = block_on(stage.apply(rules, &store, outcome.alerts.clone(), 0))
+        .expect("the memory store never fails");
+    let again = block_on(stage.apply(rules, &store, outcome.alerts.clone(), 0))
+        .expect("the memory store never fails");
+    assert_eq!(
+        first.alerts.iter().map(|a| a.dedup_key()).collect::<Vec<_>>(),
+        again.alerts.iter().map(|a| a.dedup_key()).collect::<Vec<_>>(),
+        "a retried batch decides the same alerts"
+    );
+
+    for alert in outcome.alerts.iter().chain(&first.alerts) {
+        assert!(alert.chatbot_notification().is_object());
         let subject = alert.subject();
         assert!(subject.chars().count() <= MAX_SUBJECT_CHARS, "{subject:?}");
         assert!(

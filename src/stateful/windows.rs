@@ -30,6 +30,22 @@ pub struct DedupWindow {
     pub suppressed: u64,
     /// Matches suppressed in the window before, reported by the opener's alert.
     pub carried: u64,
+    /// Earlier windows' openers and what they carried (the newest last, at most
+    /// [`MAX_REMEMBERED`]): a retried batch that opened several windows alerts again for
+    /// each of them.
+    #[serde(default)]
+    pub earlier: Vec<(String, u64)>,
+}
+
+/// Earlier window openers, correlation firings and first events remembered per item, so
+/// a retried batch that opened, fired or saw new several times gets each alert again.
+pub const MAX_REMEMBERED: usize = 32;
+
+fn remember<T>(list: &mut Vec<T>, item: T) {
+    list.push(item);
+    if list.len() > MAX_REMEMBERED {
+        list.remove(0);
+    }
 }
 
 /// Dedup: the first match per key alerts; repeats within `window` seconds of it are
@@ -41,17 +57,26 @@ pub fn dedup(
     time: i64,
     window: i64,
 ) -> (Option<DedupWindow>, Decision<u64>) {
-    let open = |carried| DedupWindow {
+    let open = |carried, earlier| DedupWindow {
         opener: event.to_owned(),
         start: time,
         suppressed: 0,
         carried,
+        earlier,
     };
     match current {
-        None => (Some(open(0)), Decision::Alert(0)),
+        None => (Some(open(0, Vec::new())), Decision::Alert(0)),
         Some(w) if w.opener == event => (None, Decision::Alert(w.carried)),
+        Some(w) if let Some((_, carried)) = w.earlier.iter().find(|(id, _)| id == event) => {
+            (None, Decision::Alert(*carried))
+        }
         Some(w) if time >= w.start.saturating_add(window) => {
-            (Some(open(w.suppressed)), Decision::Alert(w.suppressed))
+            let mut earlier = w.earlier.clone();
+            remember(&mut earlier, (w.opener.clone(), w.carried));
+            (
+                Some(open(w.suppressed, earlier)),
+                Decision::Alert(w.suppressed),
+            )
         }
         Some(w) => (
             Some(DedupWindow {
@@ -72,6 +97,9 @@ pub struct Seen {
     pub first_at: i64,
     /// When it was last seen (refreshed at most every [`SEEN_REFRESH_SECS`]).
     pub last_at: i64,
+    /// Earlier first events (the newest last, at most [`MAX_REMEMBERED`]).
+    #[serde(default)]
+    pub earlier: Vec<String>,
 }
 
 /// How often `last_at` is refreshed: a first-seen rule's history is exact to this.
@@ -84,15 +112,22 @@ pub fn first_seen(
     time: i64,
     history: i64,
 ) -> (Option<Seen>, Decision<()>) {
-    let new = || Seen {
+    let new = |earlier| Seen {
         first: event.to_owned(),
         first_at: time,
         last_at: time,
+        earlier,
     };
     match current {
-        None => (Some(new()), Decision::Alert(())),
-        Some(s) if s.first == event => (None, Decision::Alert(())),
-        Some(s) if time > s.last_at.saturating_add(history) => (Some(new()), Decision::Alert(())),
+        None => (Some(new(Vec::new())), Decision::Alert(())),
+        Some(s) if s.first == event || s.earlier.iter().any(|e| e == event) => {
+            (None, Decision::Alert(()))
+        }
+        Some(s) if time > s.last_at.saturating_add(history) => {
+            let mut earlier = s.earlier.clone();
+            remember(&mut earlier, s.first.clone());
+            (Some(new(earlier)), Decision::Alert(()))
+        }
         Some(s) if time > s.last_at.saturating_add(SEEN_REFRESH_SECS.min(history)) => (
             Some(Seen {
                 last_at: time,
@@ -140,8 +175,9 @@ pub struct Window {
     pub events: Vec<Counted>,
     /// Nothing is counted before this time: the window that fired last ends here.
     pub quiet_until: i64,
-    /// The last firing.
-    pub fired: Option<Fired>,
+    /// The latest firings (the newest last, at most [`MAX_REMEMBERED`]).
+    #[serde(default)]
+    pub fired: Vec<Fired>,
 }
 
 /// At most this many events are kept per group (the oldest go first).
@@ -171,9 +207,7 @@ pub fn correlate(
     at_least: u64,
 ) -> (Option<Window>, Decision<Fired>) {
     let mut window = current.cloned().unwrap_or_default();
-    if let Some(fired) = &window.fired
-        && fired.id == event.id
-    {
+    if let Some(fired) = window.fired.iter().find(|f| f.id == event.id) {
         return (None, Decision::Alert(fired.clone()));
     }
     if event.t < window.quiet_until
@@ -245,7 +279,7 @@ pub fn correlate(
     let fired = Fired { id, count, ids };
     window.quiet_until = first.saturating_add(span);
     window.events.retain(|e| e.t > last);
-    window.fired = Some(fired.clone());
+    remember(&mut window.fired, fired.clone());
     (Some(window), Decision::Alert(fired))
 }
 
@@ -385,6 +419,30 @@ mod tests {
         let w4 = w4.unwrap();
         assert_eq!((w4.opener.as_str(), w4.suppressed, w4.carried), ("d", 0, 2));
         assert_eq!(dedup(Some(&w4), "d", 3600, 3600).1, Decision::Alert(2));
+        // A retry of the batch that opened both windows alerts for both again.
+        assert_eq!(dedup(Some(&w4), "a", 0, 3600), (None, Decision::Alert(0)));
+    }
+
+    #[test]
+    fn a_retried_batch_that_fired_a_group_twice_fires_both_again() {
+        let events: Vec<(String, i64)> = (0..10).map(|i| (format!("e{i}"), i * 100)).collect();
+        let mut state: Option<Window> = None;
+        let mut first = Vec::new();
+        for (id, t) in &events {
+            let (write, decision) =
+                correlate(state.as_ref(), counted(id, *t), 300, Counting::Events, 3);
+            state = write.or(state);
+            first.push(decision != Decision::Quiet);
+        }
+        let mut again = Vec::new();
+        for (id, t) in &events {
+            let (write, decision) =
+                correlate(state.as_ref(), counted(id, *t), 300, Counting::Events, 3);
+            state = write.or(state);
+            again.push(decision != Decision::Quiet);
+        }
+        assert!(first.iter().filter(|f| **f).count() >= 2, "{first:?}");
+        assert_eq!(first, again);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ProblemKind, Rule, RuleLoadError, RuleProblem};
 
 /// The bundle format this build reads and writes.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// The file name the Lambda looks for in `RULES_DIR`.
 pub const BUNDLE_FILE_NAME: &str = "rules.bundle.json";
@@ -18,6 +18,9 @@ pub const BUNDLE_FILE_NAME: &str = "rules.bundle.json";
 #[derive(Serialize, Deserialize)]
 pub(super) struct Bundle {
     trailwatch_rule_bundle: u32,
+    /// The trailwatch version that compiled it: gated rules compile on first use, which
+    /// is only sound with the same rule engine that checked them.
+    built_by: String,
     pub(super) rules: Vec<BundledRule>,
     pub(super) exclusions: Vec<BundledSource>,
     /// Correlation rules: their metadata carries everything they run on.
@@ -33,6 +36,7 @@ impl Bundle {
     ) -> Bundle {
         Bundle {
             trailwatch_rule_bundle: VERSION,
+            built_by: BUILT_BY.to_owned(),
             rules,
             exclusions,
             correlations,
@@ -44,7 +48,12 @@ impl Bundle {
 pub(super) struct BundledRule {
     pub(super) rule: Rule,
     pub(super) matcher: BundledMatcher,
+    /// The rule's prefilter gate; a gated Sigma rule loads without being parsed.
+    pub(super) gate: super::prefilter::Gate,
 }
+
+/// This build, as bundles record it.
+const BUILT_BY: &str = concat!("trailwatch ", env!("CARGO_PKG_VERSION"));
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +85,8 @@ pub(super) fn from_json(json: &str) -> Result<Bundle, RuleLoadError> {
     #[derive(Deserialize)]
     struct Version {
         trailwatch_rule_bundle: u32,
+        #[serde(default)]
+        built_by: String,
     }
     let version: Version = serde_json::from_str(json)
         .map_err(|err| problem(format!("not a trailwatch rule bundle: {err}")))?;
@@ -83,6 +94,12 @@ pub(super) fn from_json(json: &str) -> Result<Bundle, RuleLoadError> {
         return Err(problem(format!(
             "bundle format {} but this build reads format {VERSION}: rebuild the bundle with the same trailwatch version",
             version.trailwatch_rule_bundle
+        )));
+    }
+    if version.built_by != BUILT_BY {
+        return Err(problem(format!(
+            "bundle built by {:?} but this is {BUILT_BY}: rebuild the bundle with the same trailwatch version",
+            version.built_by
         )));
     }
     serde_json::from_str(json).map_err(|err| problem(format!("malformed bundle: {err}")))

@@ -4,7 +4,6 @@
 //! line and typed kind. A file with any problem yields nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rsigma_eval::CompiledRule;
 use rsigma_parser::{SigmaParserError, SigmaRule};
@@ -26,6 +25,11 @@ pub(super) enum Matcher {
     },
     /// A CloudWatch Logs filter pattern.
     Pattern(FilterPattern),
+    /// A gated Sigma rule of a compiled bundle: its text and gate, compiled on first use.
+    Bundled {
+        text: String,
+        gate: super::prefilter::Gate,
+    },
 }
 
 /// A rule that passed every check, with its compiled matcher.
@@ -651,7 +655,7 @@ pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProb
         (Some(title), Some(severity), Some(matcher)) if checker.problems.is_empty() => {
             let filter_pattern = match &matcher {
                 Matcher::Pattern(pattern) => Some(pattern.source().to_owned()),
-                Matcher::Sigma { .. } => None,
+                Matcher::Sigma { .. } | Matcher::Bundled { .. } => None,
             };
             let mut rule = metadata(map, source, name, title, severity);
             rule.filter_pattern = filter_pattern;
@@ -747,11 +751,6 @@ fn duplicate(rule: &Rule, key: &'static str, value: &str, first: &Rule) -> RuleP
             first: first.path.clone(),
         },
     }
-}
-
-/// Tags a compiled rule with its index so match results lead back to the [`Rule`].
-pub(super) fn tag_with_index(compiled: &mut CompiledRule, attribute: &str, index: usize) {
-    Arc::make_mut(&mut compiled.custom_attributes).insert(attribute.to_owned(), index.into());
 }
 
 /// Fixes a duplicate problem's line to the line of the duplicated key.

@@ -114,7 +114,7 @@ pub struct InlineTest {
     pub line: usize,
 }
 
-/// A loaded rule's metadata (its detection lives in the compiled engine).
+/// A loaded rule's metadata (its detection lives in the set's matchers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// Slug used in alerts, metrics and SNS attributes (`name`, or the file stem).
@@ -359,7 +359,56 @@ pub struct Verdict<'a> {
 pub struct RuleLoadError(pub Vec<RuleProblem>);
 
 /// The custom attribute that carries a rule's index through rsigma to its match result.
-const INDEX_ATTRIBUTE: &str = "trailwatch_rule_index";
+/// A rule's matcher in a set.
+enum RuleMatcher {
+    /// A Sigma detection.
+    Sigma(SigmaMatcher),
+    /// A CloudWatch Logs filter pattern.
+    Pattern(filter_pattern::FilterPattern),
+}
+
+/// A Sigma detection, compiled at load (YAML rules) or on its first candidate record (a
+/// bundle's gated rules: the bundle was linted and compiled when it was built, and most
+/// rules never see a record their gate lets through in a given container's life).
+struct SigmaMatcher {
+    compiled: std::sync::OnceLock<Option<rsigma_eval::CompiledRule>>,
+    /// The Sigma part of the rule file, for a compile on first use.
+    text: String,
+}
+
+impl SigmaMatcher {
+    fn compiled(compiled: rsigma_eval::CompiledRule) -> SigmaMatcher {
+        SigmaMatcher {
+            compiled: std::sync::OnceLock::from(Some(compiled)),
+            text: String::new(),
+        }
+    }
+
+    fn lazy(text: String) -> SigmaMatcher {
+        SigmaMatcher {
+            compiled: std::sync::OnceLock::new(),
+            text,
+        }
+    }
+
+    /// The compiled rule. A bundled rule's text compiled when the bundle was made with
+    /// this very build (the bundle records it), so `None` cannot happen short of a
+    /// corrupted bundle; such a rule then matches nothing.
+    fn get(&self) -> Option<&rsigma_eval::CompiledRule> {
+        self.compiled
+            .get_or_init(|| {
+                let collection = rsigma_parser::parse_sigma_yaml(&self.text).ok()?;
+                let rule = collection.rules.first()?;
+                rsigma_eval::compile_rule(rule).ok()
+            })
+            .as_ref()
+    }
+
+    fn matches(&self, view: &view::RecordView<'_>) -> bool {
+        self.get()
+            .is_some_and(|rule| rsigma_eval::evaluate_rule(rule, view).is_some())
+    }
+}
 
 /// The ungated rules again, evaluated on a projection of each record.
 struct UngatedScreen {
@@ -380,9 +429,12 @@ pub enum Screen {
 /// Compiled rules, ready to match records.
 pub struct RuleSet {
     rules: Vec<Rule>,
-    engine: Engine,
-    /// Filter-pattern rules: (index into `rules`, pattern).
-    patterns: Vec<(usize, filter_pattern::FilterPattern)>,
+    /// Each rule's matcher, by index into `rules`.
+    matchers: Vec<RuleMatcher>,
+    /// Each rule's gate, by index (bundled, so a bundle loads without parsing rules).
+    gates: Vec<prefilter::Gate>,
+    /// Which rules a record may match, from its gate keys.
+    candidates: prefilter::Candidates,
     exclusions: Vec<exclusion::Exclusion>,
     record_filter: prefilter::RecordFilter,
     /// Rules (by index) the prefilter cannot gate: they see every record.
@@ -500,6 +552,7 @@ impl RuleSet {
             .map(|l| match &l.matcher {
                 load::Matcher::Sigma { sigma, .. } => prefilter::sigma_gate(sigma),
                 load::Matcher::Pattern(pattern) => prefilter::pattern_gate(&pattern.requirement()),
+                load::Matcher::Bundled { gate, .. } => gate.clone(),
             })
             .collect();
         for (rule, gate) in loaded.iter().zip(&gates) {
@@ -529,9 +582,9 @@ impl RuleSet {
         }
 
         let record_filter = prefilter::RecordFilter::from_gates(&gates);
+        let candidates = prefilter::Candidates::from_gates(&gates);
         let mut ungated = Vec::new();
-        let mut compiled_rules = Vec::with_capacity(loaded.len());
-        let mut patterns = Vec::new();
+        let mut matchers = Vec::with_capacity(loaded.len());
         let mut rules = Vec::with_capacity(loaded.len());
         let mut screen_rules = Vec::new();
         let mut screen_patterns = Vec::new();
@@ -542,10 +595,7 @@ impl RuleSet {
                 ungated.push(index);
             }
             match loaded_rule.matcher {
-                load::Matcher::Sigma {
-                    mut compiled,
-                    sigma,
-                } => {
+                load::Matcher::Sigma { compiled, sigma } => {
                     if is_ungated {
                         match (prefilter::sigma_top_level_keys(&sigma), &mut screen_keys) {
                             (Some(keys), Some(all)) => all.extend(keys),
@@ -553,8 +603,11 @@ impl RuleSet {
                         }
                         screen_rules.push((*compiled).clone());
                     }
-                    load::tag_with_index(&mut compiled, INDEX_ATTRIBUTE, index);
-                    compiled_rules.push(*compiled);
+                    matchers.push(RuleMatcher::Sigma(SigmaMatcher::compiled(*compiled)));
+                }
+                load::Matcher::Bundled { text, .. } => {
+                    // Only gated rules are bundled lazily (see `from_bundle_on`).
+                    matchers.push(RuleMatcher::Sigma(SigmaMatcher::lazy(text)));
                 }
                 load::Matcher::Pattern(pattern) => {
                     if is_ungated {
@@ -563,7 +616,7 @@ impl RuleSet {
                         }
                         screen_patterns.push(pattern.clone());
                     }
-                    patterns.push((index, pattern));
+                    matchers.push(RuleMatcher::Pattern(pattern));
                 }
             }
             rules.push(loaded_rule.rule);
@@ -612,8 +665,6 @@ impl RuleSet {
                 }),
             }
         }
-        let mut engine = Engine::new();
-        engine.extend_compiled_rules(compiled_rules);
         let mut feeds = vec![Vec::new(); rules.len()];
         for (correlation, referenced) in references.iter().enumerate() {
             for &rule in referenced {
@@ -628,8 +679,9 @@ impl RuleSet {
             .collect();
         Ok(RuleSet {
             rules,
-            engine,
-            patterns,
+            matchers,
+            gates,
+            candidates,
             exclusions,
             record_filter,
             ungated,
@@ -651,7 +703,8 @@ impl RuleSet {
         let rules: Vec<bundle::BundledRule> = set
             .rules
             .iter()
-            .map(|rule| {
+            .zip(&set.gates)
+            .map(|(rule, gate)| {
                 let matcher = match &rule.filter_pattern {
                     Some(pattern) => bundle::BundledMatcher::FilterPattern(pattern.clone()),
                     None => {
@@ -665,6 +718,7 @@ impl RuleSet {
                 bundle::BundledRule {
                     rule: rule.clone(),
                     matcher,
+                    gate: gate.clone(),
                 }
             })
             .collect();
@@ -713,6 +767,21 @@ impl RuleSet {
                 path: bundled.rule.path.clone(),
                 text,
             };
+            // A gated Sigma rule is not even parsed: it compiles on its first candidate
+            // record. Ungated ones compile now (the screen needs them).
+            if let (bundle::BundledMatcher::Sigma(text), false) =
+                (&bundled.matcher, bundled.gate == prefilter::Gate::Any)
+            {
+                loaded.push(load::LoadedRule {
+                    rule: bundled.rule,
+                    matcher: load::Matcher::Bundled {
+                        text: text.clone(),
+                        gate: bundled.gate,
+                    },
+                });
+                sources.push(source);
+                continue;
+            }
             match load::load_bundled(bundled.rule, &bundled.matcher, &source) {
                 Ok(rule) => loaded.push(rule),
                 Err(mut file_problems) => problems.append(&mut file_problems),
@@ -890,28 +959,33 @@ impl RuleSet {
     /// Every rule's verdict on a CloudTrail record: the matches that stand and those an
     /// exclusion dropped.
     pub fn evaluate(&self, record: &Value) -> Verdict<'_> {
+        let mut candidates = Vec::new();
+        self.candidates.for_record(record, &mut candidates);
+        self.verdict(record, candidates)
+    }
+
+    /// [`RuleSet::evaluate`] without the candidate index: every rule is evaluated. For
+    /// tests that hold the fast path to the same verdicts.
+    #[doc(hidden)]
+    pub fn evaluate_every_rule(&self, record: &Value) -> Verdict<'_> {
+        self.verdict(record, (0..self.rules.len()).collect())
+    }
+
+    fn verdict(&self, record: &Value, candidates: Vec<usize>) -> Verdict<'_> {
         let view = view::RecordView::new(record);
-        let mut indices: Vec<usize> = self
-            .engine
-            .evaluate(&view)
-            .iter()
-            .filter_map(|result| result.header.custom_attributes.get(INDEX_ATTRIBUTE))
-            .filter_map(Value::as_u64)
-            .map(|index| index as usize)
-            .collect();
-        indices.extend(
-            self.patterns
-                .iter()
-                .filter(|(_, pattern)| pattern.matches(record))
-                .map(|(index, _)| *index),
-        );
-        indices.sort_unstable();
-        indices.dedup();
         let mut verdict = Verdict::default();
-        for index in indices {
-            let Some(rule) = self.rules.get(index) else {
+        for index in candidates {
+            let (Some(rule), Some(matcher)) = (self.rules.get(index), self.matchers.get(index))
+            else {
                 continue;
             };
+            let matched = match matcher {
+                RuleMatcher::Sigma(sigma) => sigma.matches(&view),
+                RuleMatcher::Pattern(pattern) => pattern.matches(record),
+            };
+            if !matched {
+                continue;
+            }
             match self.exclusions.iter().find(|e| e.drops(index, &view)) {
                 Some(exclusion) => verdict.suppressed.push(Suppression {
                     rule,

@@ -21,7 +21,9 @@ use super::filter_pattern::Requirement;
 use crate::record::RecordHead;
 
 /// One thing a record can hold, cheap to check.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub(crate) enum Key {
     /// `eventName` equals this (lowercased).
     EventName(String),
@@ -34,7 +36,7 @@ pub(crate) enum Key {
 }
 
 /// What a rule (or part of one) needs of a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Gate {
     /// Any record may match.
     Any,
@@ -290,6 +292,97 @@ impl RecordFilter {
                 .identity_type
                 .as_deref()
                 .is_some_and(|kind| with_lowercase(kind, |kind| self.identity_types.contains(kind)))
+    }
+}
+
+/// The rules worth evaluating on a record: each rule is filed under its gate's keys, so
+/// a record is checked only against the rules whose gate it passes (the rules of its
+/// `eventName`, of its identity type, those needing an error code when it has one, and
+/// the ungated ones). Gates over-approximate, so no rule that would match is left out.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    by_event_name: HashMap<String, Vec<usize>>,
+    by_event_name_prefix: Vec<(String, usize)>,
+    by_identity_type: HashMap<String, Vec<usize>>,
+    on_error_code: Vec<usize>,
+    always: Vec<usize>,
+    rules: usize,
+}
+
+impl Candidates {
+    /// Files rule `i` under the keys of `gates[i]`.
+    pub(crate) fn from_gates(gates: &[Gate]) -> Candidates {
+        let mut candidates = Candidates {
+            rules: gates.len(),
+            ..Candidates::default()
+        };
+        for (index, gate) in gates.iter().enumerate() {
+            let Gate::Only(keys) = gate else {
+                candidates.always.push(index);
+                continue;
+            };
+            for key in keys {
+                match key {
+                    Key::EventName(name) => candidates
+                        .by_event_name
+                        .entry(name.clone())
+                        .or_default()
+                        .push(index),
+                    Key::EventNamePrefix(prefix) => {
+                        candidates
+                            .by_event_name_prefix
+                            .push((prefix.clone(), index));
+                    }
+                    Key::IdentityType(kind) => candidates
+                        .by_identity_type
+                        .entry(kind.clone())
+                        .or_default()
+                        .push(index),
+                    Key::ErrorCode => candidates.on_error_code.push(index),
+                }
+            }
+        }
+        candidates
+    }
+
+    /// The indices of the rules `record` may match, sorted, each once. A record whose
+    /// `eventName` or `userIdentity.type` is present but not a string gets every rule
+    /// (the gates reason about strings).
+    pub(crate) fn for_record(&self, record: &serde_json::Value, out: &mut Vec<usize>) {
+        out.clear();
+        let event_name = record.get("eventName");
+        let identity_type = record.get("userIdentity").and_then(|u| u.get("type"));
+        let not_text = |v: Option<&serde_json::Value>| v.is_some_and(|v| !v.is_string());
+        if not_text(event_name) || not_text(identity_type) {
+            out.extend(0..self.rules);
+            return;
+        }
+        out.extend_from_slice(&self.always);
+        if let Some(name) = event_name.and_then(serde_json::Value::as_str) {
+            with_lowercase(name, |name| {
+                if let Some(rules) = self.by_event_name.get(name) {
+                    out.extend_from_slice(rules);
+                }
+                out.extend(
+                    self.by_event_name_prefix
+                        .iter()
+                        .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+                        .map(|(_, index)| *index),
+                );
+            });
+        }
+        if let Some(kind) = identity_type.and_then(serde_json::Value::as_str) {
+            with_lowercase(kind, |kind| {
+                if let Some(rules) = self.by_identity_type.get(kind) {
+                    out.extend_from_slice(rules);
+                }
+            });
+        }
+        if record.get("errorCode").is_some_and(|code| !code.is_null()) {
+            out.extend_from_slice(&self.on_error_code);
+        }
+        out.sort_unstable();
+        out.dedup();
     }
 }
 

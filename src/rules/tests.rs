@@ -546,12 +546,23 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     let today = time::OffsetDateTime::now_utc().date();
     let bundle = RuleSet::bundle(&[source("rules/a.yml", VALID)]).unwrap();
     let other = bundle.replace(
-        "\"trailwatch_rule_bundle\":2",
+        "\"trailwatch_rule_bundle\":3",
         "\"trailwatch_rule_bundle\":99",
     );
     let err = RuleSet::from_bundle_on(&other, today).unwrap_err();
     assert!(
         matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 99")),
+        "{err}"
+    );
+    // Gated rules compile on first use: only with the engine that checked them.
+    let older = bundle.replacen(
+        concat!("\"trailwatch ", env!("CARGO_PKG_VERSION"), "\""),
+        "\"trailwatch 0.0.1\"",
+        1,
+    );
+    let err = RuleSet::from_bundle_on(&older, today).unwrap_err();
+    assert!(
+        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("trailwatch 0.0.1")),
         "{err}"
     );
     let err = RuleSet::from_bundle_on("%PDF", today).unwrap_err();

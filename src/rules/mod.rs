@@ -362,7 +362,7 @@ pub struct RuleLoadError(pub Vec<RuleProblem>);
 /// A rule's matcher in a set.
 enum RuleMatcher {
     /// A Sigma detection.
-    Sigma(SigmaMatcher),
+    Sigma(Box<SigmaMatcher>),
     /// A CloudWatch Logs filter pattern.
     Pattern(filter_pattern::FilterPattern),
 }
@@ -603,11 +603,11 @@ impl RuleSet {
                         }
                         screen_rules.push((*compiled).clone());
                     }
-                    matchers.push(RuleMatcher::Sigma(SigmaMatcher::compiled(*compiled)));
+                    matchers.push(RuleMatcher::Sigma(Box::new(SigmaMatcher::compiled(*compiled))));
                 }
                 load::Matcher::Bundled { text, .. } => {
                     // Only gated rules are bundled lazily (see `from_bundle_on`).
-                    matchers.push(RuleMatcher::Sigma(SigmaMatcher::lazy(text)));
+                    matchers.push(RuleMatcher::Sigma(Box::new(SigmaMatcher::lazy(text))));
                 }
                 load::Matcher::Pattern(pattern) => {
                     if is_ungated {

@@ -120,6 +120,32 @@ impl<S: StateStore> State<S> {
 /// Claims in flight at once (each is one conditional write when nobody holds the alert).
 const CONCURRENT_STATE_CALLS: usize = 8;
 
+/// Unsettled alerts settled at the start of each invocation, at most.
+const SETTLE_PER_INVOCATION: usize = 64;
+
+/// The invocation's clock: now, and when Lambda will stop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Wall clock, epoch milliseconds.
+    pub now_ms: i64,
+    /// The invocation's deadline (epoch milliseconds), when known: a claim's lease
+    /// outlasts it, so no other instance takes over an alert this one may still publish.
+    pub deadline_ms: Option<i64>,
+}
+
+impl Clock {
+    /// A clock at `now_ms` with no known deadline.
+    pub fn at(now_ms: i64) -> Clock {
+        Clock {
+            now_ms,
+            deadline_ms: None,
+        }
+    }
+}
+
+/// Margin on the deadline for clocks that disagree between instances.
+const LEASE_MARGIN_MS: i64 = 10_000;
+
 /// Handles one subscription event end to end; `now_ms` is the wall clock (epoch ms).
 pub async fn handle_event<S: StateStore>(
     rules: &RuleSet,
@@ -128,8 +154,9 @@ pub async fn handle_event<S: StateStore>(
     alerts: &impl AlertSink,
     metrics: &impl MetricsSink,
     state: &State<S>,
-    now_ms: i64,
+    clock: Clock,
 ) -> Result<InvocationSummary, InvocationError> {
+    let now_ms = clock.now_ms;
     let batch = envelope.decode(config.limits)?;
     if batch.control_message {
         tracing::info!("CloudWatch Logs control message: nothing to do");
@@ -145,7 +172,7 @@ pub async fn handle_event<S: StateStore>(
 
     // Correlations, first-seen and dedup: state calls only for matches of rules that
     // need them.
-    let matches = std::mem::take(&mut outcome.alerts);
+    let matches = outcome.take_matches();
     let decided = match state
         .stateful
         .apply(rules, &state.store, matches, now_ms / 1000)
@@ -172,34 +199,47 @@ pub async fn handle_event<S: StateStore>(
 
     // Claims: each alert is published by one invocation, once.
     let claims = Claims {
-        lease_ms: config.state_lease_ms,
+        lease_ms: config.state_lease_ms.max(
+            clock
+                .deadline_ms
+                .map_or(0, |deadline| deadline - now_ms + LEASE_MARGIN_MS),
+        ),
         retention_secs: config.idempotency_secs,
     };
+    settle_journal(state, &claims, now_ms).await;
     let ids: Vec<String> = outcome.alerts.iter().map(Alert::dedup_key).collect();
+    // The same alert twice in one batch (CloudTrail delivering an event twice): one
+    // claim, the repeats count as duplicates.
+    let mut first_seen_ids = std::collections::HashSet::new();
+    let repeat: Vec<bool> = ids.iter().map(|id| !first_seen_ids.insert(id)).collect();
     let known_unsettled: Vec<Option<u64>> = {
         let unsettled = state.unsettled();
         ids.iter().map(|id| unsettled.get(id).copied()).collect()
     };
-    let claimed: Vec<Result<Claim, StateError>> = stream::iter(ids.iter().zip(&known_unsettled))
-        .map(|(id, unsettled)| async move {
-            match unsettled {
-                // Published by this process already: settle it now, never send it again.
-                Some(version) => {
-                    if claims
-                        .settle(&state.store, id, *version, true, now_ms)
-                        .await
-                        .is_ok()
-                    {
-                        state.unsettled().remove(id);
-                    }
-                    Ok(Claim::Published)
+    let claimed: Vec<Result<Claim, StateError>> =
+        stream::iter(ids.iter().zip(&known_unsettled).zip(&repeat))
+            .map(|((id, unsettled), repeat)| async move {
+                if *repeat {
+                    return Ok(Claim::Published);
                 }
-                None => claims.claim(&state.store, id, now_ms).await,
-            }
-        })
-        .buffered(CONCURRENT_STATE_CALLS)
-        .collect()
-        .await;
+                match unsettled {
+                    // Published by this process already: settle it now, never send it again.
+                    Some(version) => {
+                        if claims
+                            .settle(&state.store, id, *version, true, now_ms)
+                            .await
+                            .is_ok()
+                        {
+                            state.unsettled().remove(id);
+                        }
+                        Ok(Claim::Published)
+                    }
+                    None => claims.claim(&state.store, id, now_ms).await,
+                }
+            })
+            .buffered(CONCURRENT_STATE_CALLS)
+            .collect()
+            .await;
     let mut report = DeliveryReport::unconfirmed(outcome.alerts.len());
     let mut mine: Vec<(usize, u64)> = Vec::new();
     let mut duplicate = vec![false; outcome.alerts.len()];
@@ -227,10 +267,10 @@ pub async fn handle_event<S: StateStore>(
             .map(|&(i, _)| outcome.alerts[i].clone())
             .collect();
         let published = alerts.publish(&to_publish).await;
-        for (offset, result) in published.results().iter().enumerate() {
+        for (&(index, _), result) in mine.iter().zip(published.results()) {
             match result {
-                Delivery::Published => report.confirm(mine[offset].0),
-                Delivery::Failed(reason) => report.fail(mine[offset].0, reason.clone()),
+                Delivery::Published => report.confirm(index),
+                Delivery::Failed(reason) => report.fail(index, reason.clone()),
             }
         }
         // Settle: published alerts are remembered; failed ones are released so the
@@ -315,6 +355,26 @@ pub async fn handle_event<S: StateStore>(
             total: summary.alerts,
             first_reason,
         }),
+    }
+}
+
+/// Marks published the alerts this process published but could not mark (bounded per
+/// invocation); what still fails stays in the journal for the next one.
+async fn settle_journal<S: StateStore>(state: &State<S>, claims: &Claims, now_ms: i64) {
+    let pending: Vec<(String, u64)> = state
+        .unsettled()
+        .iter()
+        .take(SETTLE_PER_INVOCATION)
+        .map(|(id, version)| (id.clone(), *version))
+        .collect();
+    for (id, version) in pending {
+        if claims
+            .settle(&state.store, &id, version, true, now_ms)
+            .await
+            .is_ok()
+        {
+            state.unsettled().remove(&id);
+        }
     }
 }
 

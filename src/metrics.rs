@@ -71,7 +71,14 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
         MetricPoint::count("Duplicates", delivery.duplicates),
         MetricPoint::count("StateErrors", delivery.state_errors),
     ];
-    for (rule, count) in outcome.alerts_per_rule() {
+    let matched = outcome.matched();
+    let mut per_rule: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut per_severity = BTreeMap::new();
+    for (rule, severity) in &matched {
+        *per_rule.entry(rule).or_default() += 1;
+        *per_severity.entry(*severity).or_insert(0u64) += 1;
+    }
+    for (rule, count) in per_rule {
         points.push(MetricPoint {
             name: "Matches",
             dimensions: vec![("Rule", rule.to_owned())],
@@ -97,10 +104,6 @@ pub fn metric_points(outcome: &Outcome, delivery: DeliveryCounts) -> Vec<MetricP
             dimensions: vec![("Rule", rule.to_owned())],
             value: count as f64,
         });
-    }
-    let mut per_severity = BTreeMap::new();
-    for alert in &outcome.alerts {
-        *per_severity.entry(alert.severity).or_insert(0u64) += 1;
     }
     for (severity, count) in per_severity {
         points.push(MetricPoint {

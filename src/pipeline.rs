@@ -24,6 +24,10 @@ pub struct Outcome {
     pub suppressed: Vec<(String, String)>,
     /// Matches a dedup window suppressed: rule names, in input order.
     pub deduplicated: Vec<String>,
+    /// The rule matches before stateful alerting replaced them with alerts: (rule,
+    /// level), for the `Matches` metric (`None` when no state ran: the alerts are the
+    /// matches).
+    pub matches: Option<Vec<(String, crate::rules::Severity)>>,
     /// CloudWatch Logs control messages seen (health checks; no events).
     pub control_messages: u64,
 }
@@ -39,6 +43,18 @@ impl Outcome {
         self.events_processed + self.events_skipped()
     }
 
+    /// Rule matches (before stateful alerting) as (rule, level).
+    pub fn matched(&self) -> Vec<(&str, crate::rules::Severity)> {
+        match &self.matches {
+            Some(matches) => matches.iter().map(|(r, s)| (r.as_str(), *s)).collect(),
+            None => self
+                .alerts
+                .iter()
+                .map(|a| (a.rule.as_str(), a.severity))
+                .collect(),
+        }
+    }
+
     /// Alerts per rule name, sorted by name.
     pub fn alerts_per_rule(&self) -> BTreeMap<&str, u64> {
         let mut counts = BTreeMap::new();
@@ -46,6 +62,14 @@ impl Outcome {
             *counts.entry(alert.rule.as_str()).or_default() += 1;
         }
         counts
+    }
+
+    /// Takes the matches out for stateful alerting, remembering them for the `Matches`
+    /// metric; [`Outcome::apply_state`] puts the decided alerts in.
+    pub fn take_matches(&mut self) -> Vec<Alert> {
+        let matches = self.alerts.iter().map(|a| (a.rule.clone(), a.severity));
+        self.matches.get_or_insert_with(Vec::new).extend(matches);
+        std::mem::take(&mut self.alerts)
     }
 
     /// Replaces the matches with what stateful alerting decided: correlation alerts in,
@@ -63,6 +87,9 @@ impl Outcome {
         self.skipped.extend(other.skipped);
         self.suppressed.extend(other.suppressed);
         self.deduplicated.extend(other.deduplicated);
+        if let Some(matches) = other.matches {
+            self.matches.get_or_insert_with(Vec::new).extend(matches);
+        }
         self.control_messages += other.control_messages;
     }
 }

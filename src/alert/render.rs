@@ -264,9 +264,15 @@ fn summary(alert: &Alert) -> String {
 pub(super) fn chatbot_notification(alert: &Alert) -> serde_json::Value {
     let event = &alert.event;
     let mut description = String::new();
+    // Record values are text, not markup: Slack reads `<url|text>` as a link.
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let mut line = |label: &str, value: &str| {
         if !value.is_empty() {
-            let _ = writeln!(description, "*{label}* {}", shorten(value, 200));
+            let _ = writeln!(description, "*{label}* {}", escape(&shorten(value, 200)));
         }
     };
     match &alert.correlation {

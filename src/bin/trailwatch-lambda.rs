@@ -15,7 +15,7 @@ use trailwatch::aws::{
     RoutedPublisher, SnsPublisher, StateBackend,
 };
 use trailwatch::config::{Config, MetricsMode};
-use trailwatch::handler::{InvocationError, State, handle_event};
+use trailwatch::handler::{Clock, InvocationError, State, handle_event};
 use trailwatch::ingest::{IngestError, SubscriptionEnvelope};
 use trailwatch::rules::RuleSet;
 use trailwatch::state::MemoryStore;
@@ -111,9 +111,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (rules, config, alerts, metrics, state) = (&rules, &config, &alerts, &metrics, &state);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<SubscriptionEnvelope>| async move {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let clock = Clock {
+                now_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+                deadline_ms: i64::try_from(event.context.deadline).ok(),
+            };
             // Boxed: the handler's future is deep (state, claims, SNS, CloudWatch) and
             // the runtime's service stack would otherwise nest it past the compiler's
             // layout depth limit.
@@ -124,7 +127,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 alerts,
                 metrics,
                 state,
-                now_ms,
+                clock,
             ))
             .await
             .map_err(|err| {

@@ -249,7 +249,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         };
         let mut outcome = pipeline::run(&rules, batch);
         if !args.no_state {
-            let matches = std::mem::take(&mut outcome.alerts);
+            let matches = outcome.take_matches();
             let decided = block_on(stateful.apply(&rules, &state, matches, now))
                 .context("in-memory state")?;
             outcome.apply_state(decided);

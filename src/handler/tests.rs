@@ -175,7 +175,7 @@ async fn good_records_alert_and_bad_records_are_counted() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap();
@@ -209,7 +209,7 @@ async fn an_alert_the_sink_never_confirms_fails_the_invocation() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap_err();
@@ -249,7 +249,7 @@ async fn publish_failure_fails_the_invocation_and_is_counted() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap_err();
@@ -284,7 +284,7 @@ async fn metrics_failure_does_not_fail_the_invocation() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap();
@@ -307,7 +307,7 @@ async fn control_message_publishes_nothing() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap();
@@ -332,7 +332,7 @@ async fn undecodable_payload_fails_with_a_clear_error() {
         &sns,
         &metrics,
         &memory(),
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap_err();
@@ -357,7 +357,7 @@ async fn a_retry_publishes_only_what_is_missing_and_counts_the_rest_as_duplicate
         &flaky,
         &metrics,
         &state,
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap_err();
@@ -373,7 +373,7 @@ async fn a_retry_publishes_only_what_is_missing_and_counts_the_rest_as_duplicate
         &sns,
         &metrics,
         &state,
-        NOW + 60_000,
+        Clock::at(NOW + 60_000),
     )
     .await
     .unwrap();
@@ -404,7 +404,7 @@ async fn a_retry_publishes_only_what_is_missing_and_counts_the_rest_as_duplicate
         &sns,
         &metrics,
         &state,
-        NOW + 86_400_000,
+        Clock::at(NOW + 86_400_000),
     )
     .await
     .unwrap();
@@ -437,7 +437,7 @@ async fn an_alert_another_invocation_holds_fails_this_one_without_publishing() {
         &sns,
         &metrics,
         &state,
-        NOW + 1_000,
+        Clock::at(NOW + 1_000),
     )
     .await
     .unwrap_err();
@@ -451,9 +451,17 @@ async fn an_unreachable_state_table_fails_the_invocation_and_publishes_nothing()
     let state = State::new(DownStore);
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
     let event = envelope(&[stop_logging("e-1")]);
-    let err = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW)
-        .await
-        .unwrap_err();
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        Clock::at(NOW),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.error_type(), "StateUnavailable");
     assert!(err.to_string().contains("table not found"), "{err}");
     assert!(sns.published.borrow().is_empty());
@@ -477,7 +485,7 @@ async fn a_batch_without_matches_touches_no_state() {
         &sns,
         &metrics,
         &state,
-        NOW,
+        Clock::at(NOW),
     )
     .await
     .unwrap();
@@ -518,9 +526,17 @@ async fn an_alert_published_but_not_marked_is_never_sent_again_by_this_process()
     let state = State::new(SettleFailsOnce::default());
     let event = envelope(&[stop_logging("e-1")]);
     let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
-    let summary = handle_event(&rules, &config(TOPIC), &event, &sns, &metrics, &state, NOW)
-        .await
-        .unwrap();
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        Clock::at(NOW),
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.alerts_published, 1);
     assert_eq!(point(&metrics, "StateErrors"), 1.0);
     // Redelivered after the claim's lease ran out: still not sent twice, and now marked.
@@ -533,7 +549,7 @@ async fn an_alert_published_but_not_marked_is_never_sent_again_by_this_process()
         &sns,
         &metrics,
         &state,
-        later,
+        Clock::at(later),
     )
     .await
     .unwrap();
@@ -547,7 +563,7 @@ async fn an_alert_published_but_not_marked_is_never_sent_again_by_this_process()
         &sns,
         &metrics,
         &state,
-        later + 1,
+        Clock::at(later + 1),
     )
     .await
     .unwrap();
@@ -556,4 +572,112 @@ async fn an_alert_published_but_not_marked_is_never_sent_again_by_this_process()
         "the claim is marked published now"
     );
     assert_eq!(point(&metrics, "StateErrors"), 0.0);
+}
+
+#[tokio::test]
+async fn the_same_event_twice_in_one_batch_is_published_once() {
+    let rules = core_rules();
+    let state = memory();
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    let event = envelope(&[stop_logging("e-1"), stop_logging("e-1")]);
+    let summary = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        Clock::at(NOW),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sns.published.borrow().len(), 1);
+    assert_eq!(
+        (
+            summary.alerts,
+            summary.alerts_published,
+            summary.alerts_duplicate
+        ),
+        (2, 1, 1)
+    );
+    assert_reconciles(&summary, &metrics);
+}
+
+/// Memory, but releasing a claim fails.
+#[derive(Default)]
+struct ReleaseFails(MemoryStore);
+
+impl StateStore for ReleaseFails {
+    async fn get(&self, key: &str) -> Result<Option<crate::state::Stored>, StateError> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        data: &str,
+        expires_at: i64,
+        expected: Option<u64>,
+    ) -> Result<crate::state::Written, StateError> {
+        self.0.put(key, data, expires_at, expected).await
+    }
+    async fn delete(&self, key: &str, _: u64) -> Result<crate::state::Written, StateError> {
+        Err(down("delete", key))
+    }
+}
+
+#[tokio::test]
+async fn a_claim_outlasts_the_invocation_deadline() {
+    let rules = core_rules();
+    let state = State::new(ReleaseFails::default());
+    let event = envelope(&[stop_logging("e-1")]);
+    let failing = FakeSns {
+        fail_rule: Some("cloudtrail-logging-changed"),
+        ..FakeSns::default()
+    };
+    // A 15-minute invocation whose publish fails and whose release fails too: its claim
+    // stands until its deadline (plus a margin), not just STATE_LEASE's 60 s.
+    let clock = Clock {
+        now_ms: NOW,
+        deadline_ms: Some(NOW + 15 * 60_000),
+    };
+    let metrics = FakeMetrics::default();
+    handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &failing,
+        &metrics,
+        &state,
+        clock,
+    )
+    .await
+    .unwrap_err();
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    let err = handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        Clock::at(NOW + 120_000),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("another invocation"), "{err}");
+    assert!(sns.published.borrow().is_empty());
+    // After the deadline and its margin, a retry takes the alert over.
+    let (sns, metrics) = (FakeSns::default(), FakeMetrics::default());
+    handle_event(
+        &rules,
+        &config(TOPIC),
+        &event,
+        &sns,
+        &metrics,
+        &state,
+        Clock::at(NOW + 16 * 60_000),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sns.published.borrow().len(), 1);
 }

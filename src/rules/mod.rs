@@ -473,6 +473,7 @@ fn resolve_references(
                     l.rule.name == *reference || l.rule.id.as_deref() == Some(reference.as_str())
                 });
                 match found {
+                    Some(index) if indices.contains(&index) => {}
                     Some(index) => indices.push(index),
                     None => {
                         let line = sources
@@ -482,10 +483,19 @@ fn resolve_references(
                                 s.text.lines().position(|l| l.contains(reference.as_str()))
                             })
                             .map_or(1, |i| i + 1);
+                        let chained = correlations.iter().any(|c| {
+                            c.name == *reference || c.id.as_deref() == Some(reference.as_str())
+                        });
                         problems.push(RuleProblem {
                             path: correlation.path.clone(),
                             line,
-                            kind: ProblemKind::UnknownRuleReference(reference.clone()),
+                            kind: if chained {
+                                ProblemKind::UnsupportedCorrelation(format!(
+                                    "rules: {reference} is a correlation; trailwatch correlates detection rules only"
+                                ))
+                            } else {
+                                ProblemKind::UnknownRuleReference(reference.clone())
+                            },
                         });
                     }
                 }
@@ -603,7 +613,9 @@ impl RuleSet {
                         }
                         screen_rules.push((*compiled).clone());
                     }
-                    matchers.push(RuleMatcher::Sigma(Box::new(SigmaMatcher::compiled(*compiled))));
+                    matchers.push(RuleMatcher::Sigma(Box::new(SigmaMatcher::compiled(
+                        *compiled,
+                    ))));
                 }
                 load::Matcher::Bundled { text, .. } => {
                     // Only gated rules are bundled lazily (see `from_bundle_on`).

@@ -309,8 +309,31 @@ pub(super) fn correlation(
         unsupported(checker, "a window other than sliding".to_owned());
         return None;
     }
+    if parsed.timespan.seconds == 0 {
+        unsupported(checker, "a timespan of 0".to_owned());
+        return None;
+    }
+    let mut distinct_rules: Vec<String> = Vec::new();
+    for rule in &parsed.rules {
+        if !distinct_rules.contains(rule) {
+            distinct_rules.push(rule.clone());
+        }
+    }
     let (at_least, value_fields) = match (&parsed.condition, kind) {
-        (_, CorrelationKind::Temporal) => (parsed.rules.len() as u64, Vec::new()),
+        (CorrelationCondition::Extended(_), CorrelationKind::Temporal) => {
+            unsupported(
+                checker,
+                "an extended temporal condition (trailwatch's temporal needs every referenced rule, or a gte/gt count of them)".to_owned(),
+            );
+            return None;
+        }
+        // No condition: every referenced rule (rsigma fills in `gte: 1` then, which for
+        // a sequence means nothing else).
+        (CorrelationCondition::Threshold { predicates, .. }, CorrelationKind::Temporal)
+            if predicates.is_empty() || predicates == &[(ConditionOperator::Gte, 1)] =>
+        {
+            (distinct_rules.len() as u64, Vec::new())
+        }
         (
             CorrelationCondition::Threshold {
                 predicates, field, ..
@@ -321,7 +344,9 @@ pub(super) fn correlation(
             for (op, value) in predicates {
                 match op {
                     ConditionOperator::Gte => at_least = Some(at_least.unwrap_or(0).max(*value)),
-                    ConditionOperator::Gt => at_least = Some(at_least.unwrap_or(0).max(value + 1)),
+                    ConditionOperator::Gt => {
+                        at_least = Some(at_least.unwrap_or(0).max(value.saturating_add(1)))
+                    }
                     _ => {
                         unsupported(
                             checker,
@@ -359,7 +384,7 @@ pub(super) fn correlation(
     }
     Some(Correlation {
         kind,
-        rules: parsed.rules.clone(),
+        rules: distinct_rules,
         group_by: parsed.group_by.clone(),
         timespan_secs: parsed.timespan.seconds,
         timespan: parsed.timespan.original.clone(),

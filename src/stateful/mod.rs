@@ -12,7 +12,7 @@
 
 pub mod windows;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -44,11 +44,11 @@ pub struct Decided {
     pub absorbed: u64,
 }
 
-/// The stateful stage. Holds what never changes once learned (first-seen rules whose
-/// learning period is over), so warm invocations skip that read.
+/// The stateful stage. Holds what never changes once written (when each first-seen rule
+/// started learning), so warm invocations skip that read.
 #[derive(Debug, Default)]
 pub struct Stateful {
-    learned: Mutex<HashSet<String>>,
+    learning_started: Mutex<HashMap<String, i64>>,
 }
 
 /// An event's time in epoch seconds, from `eventTime`, else `fallback`.
@@ -83,8 +83,8 @@ pub fn field_values(record: &Value, fields: &[String]) -> Vec<(String, String)> 
 fn item_key(kind: &str, rule: &str, values: &[(String, String)]) -> String {
     let mut hasher = Sha256::new();
     for (_, value) in values {
+        hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
-        hasher.update([0]);
     }
     let digest = hasher.finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
@@ -239,12 +239,15 @@ impl Stateful {
         let (counting, tag) = match spec.kind {
             CorrelationKind::EventCount => (Counting::Events, String::new()),
             CorrelationKind::ValueCount => {
+                // The value (or tuple) hashed: bounded in the item whatever its length.
                 let values = field_values(&alert.record, &spec.value_fields);
-                let tag = values
-                    .into_iter()
-                    .map(|(_, v)| v)
-                    .collect::<Vec<_>>()
-                    .join("\u{1f}");
+                let mut hasher = Sha256::new();
+                for (_, value) in &values {
+                    hasher.update((value.len() as u64).to_le_bytes());
+                    hasher.update(value.as_bytes());
+                }
+                let digest = hasher.finalize();
+                let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
                 (Counting::DistinctTags, tag)
             }
             CorrelationKind::Temporal => (Counting::DistinctTags, alert.rule.clone()),
@@ -297,35 +300,40 @@ impl Stateful {
         };
         let history = i64::try_from(spec.history_secs).unwrap_or(i64::MAX);
         let learning = i64::try_from(spec.learning_secs).unwrap_or(i64::MAX);
-        let learned = learning == 0
-            || self
-                .learned
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&rule.name);
-        let learning_now = if learned {
-            false
-        } else {
-            let key = format!("learn#{}", rule.name);
-            let started = update(
-                store,
-                &key,
-                i64::MAX,
-                |current: Option<&Learning>| match current {
-                    Some(l) => (None, l.started),
-                    None => (Some(Learning { started: time }), time),
-                },
-            )
-            .await?;
-            let over = time >= started.saturating_add(learning);
-            if over {
-                self.learned
+        // Learning is over for events at or after `started + learning`: decided per
+        // event, so a batch from the learning period redelivered later still learns.
+        let learning_now =
+            if learning == 0 {
+                false
+            } else {
+                let cached = self
+                    .learning_started
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(rule.name.clone());
-            }
-            !over
-        };
+                    .get(&rule.name)
+                    .copied();
+                let started =
+                    match cached {
+                        Some(started) => started,
+                        None => {
+                            let key = format!("learn#{}", rule.name);
+                            let started =
+                                update(store, &key, i64::MAX, |current: Option<&Learning>| {
+                                    match current {
+                                        Some(l) => (None, l.started),
+                                        None => (Some(Learning { started: time }), time),
+                                    }
+                                })
+                                .await?;
+                            self.learning_started
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(rule.name.clone(), started);
+                            started
+                        }
+                    };
+                time < started.saturating_add(learning)
+            };
         let values = field_values(&alert.record, &spec.fields);
         let item = item_key("seen", &rule.name, &values);
         let id = event_identity(alert);

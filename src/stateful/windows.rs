@@ -35,6 +35,10 @@ pub struct DedupWindow {
     /// each of them.
     #[serde(default)]
     pub earlier: Vec<(String, u64)>,
+    /// The latest suppressed events (at most [`MAX_REMEMBERED`]): a retried batch does
+    /// not count them again.
+    #[serde(default)]
+    pub recent: Vec<String>,
 }
 
 /// Earlier window openers, correlation firings and first events remembered per item, so
@@ -63,6 +67,7 @@ pub fn dedup(
         suppressed: 0,
         carried,
         earlier,
+        recent: Vec::new(),
     };
     match current {
         None => (Some(open(0, Vec::new())), Decision::Alert(0)),
@@ -78,13 +83,15 @@ pub fn dedup(
                 Decision::Alert(w.suppressed),
             )
         }
-        Some(w) => (
-            Some(DedupWindow {
-                suppressed: w.suppressed + 1,
-                ..w.clone()
-            }),
-            Decision::Quiet,
-        ),
+        // A repeat already counted, or one older than the window (late, or of an earlier
+        // window): suppressed, not counted again.
+        Some(w) if time < w.start || w.recent.iter().any(|e| e == event) => (None, Decision::Quiet),
+        Some(w) => {
+            let mut next = w.clone();
+            next.suppressed += 1;
+            remember(&mut next.recent, event.to_owned());
+            (Some(next), Decision::Quiet)
+        }
     }
 }
 
@@ -195,10 +202,16 @@ pub enum Counting {
     DistinctTags,
 }
 
+/// How late (beyond one timespan) an event may arrive and still be counted with the
+/// events it happened among: CloudTrail reaches CloudWatch Logs minutes late.
+pub const ALLOWED_LATENESS_SECS: i64 = 3_600;
+
 /// A correlation: adds the event to its group's window, and fires once when the count
-/// within some `span` seconds holding the event reaches `at_least`. The events of the
-/// firing window are consumed and nothing more is counted until that window (`span`
-/// from its first event) is over: one alert per window.
+/// within some window `[start, start + span)` holding the event reaches `at_least`
+/// (events arrive out of order, so that window may end after this one). The events of
+/// the firing window are consumed and nothing more is counted until that window is
+/// over: one alert per window. With [`Counting::DistinctTags`] a tag is kept once (its
+/// newest event), so repeats of one value neither crowd out the others nor grow the item.
 pub fn correlate(
     current: Option<&Window>,
     event: Counted,
@@ -219,66 +232,74 @@ pub fn correlate(
         return (None, Decision::Quiet);
     }
     let (id, time) = (event.id.clone(), event.t);
-    window.events.push(event);
+    let same_tag = (counting == Counting::DistinctTags)
+        .then(|| window.events.iter().position(|e| e.tag == event.tag))
+        .flatten();
+    match same_tag {
+        Some(index) if window.events[index].t >= time => return (None, Decision::Quiet),
+        Some(index) => window.events[index] = event,
+        None => window.events.push(event),
+    }
     let newest = window.events.iter().map(|e| e.t).max().unwrap_or(time);
-    window
-        .events
-        .retain(|e| e.t >= newest.saturating_sub(span) || e.t >= time.saturating_sub(span));
+    let oldest_kept = newest
+        .saturating_sub(span)
+        .saturating_sub(ALLOWED_LATENESS_SECS);
+    window.events.retain(|e| e.t >= oldest_kept);
     if window.events.len() > MAX_COUNTED {
         window.events.sort_by_key(|e| e.t);
         let excess = window.events.len() - MAX_COUNTED;
         window.events.drain(..excess);
     }
-    // The window of `span` seconds holding this event with the highest count: events
-    // arrive out of order, so it may end after this one.
     let mut near: Vec<&Counted> = window
         .events
         .iter()
-        .filter(|e| e.t >= time.saturating_sub(span) && e.t <= time.saturating_add(span))
+        .filter(|e| e.t > time.saturating_sub(span) && e.t < time.saturating_add(span))
         .collect();
     near.sort_by_key(|e| e.t);
-    let mut best: (u64, Vec<&Counted>) = (0, Vec::new());
-    for (start, first) in near.iter().enumerate() {
-        if first.t > time {
+    // Windows start at an event at or before this one and must hold it; slide the end.
+    let mut best: Option<(u64, usize, usize)> = None;
+    let mut tags: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut end = 0;
+    for start in 0..near.len() {
+        if near[start].t > time {
             break;
         }
-        let end = first.t.saturating_add(span);
-        if end < time {
-            continue;
+        let limit = near[start].t.saturating_add(span);
+        while end < near.len() && near[end].t < limit {
+            *tags.entry(near[end].tag.as_str()).or_insert(0) += 1;
+            end += 1;
         }
-        let in_window: Vec<&Counted> = near[start..]
-            .iter()
-            .copied()
-            .take_while(|e| e.t <= end)
-            .collect();
-        let count = match counting {
-            Counting::Events => in_window.len() as u64,
-            Counting::DistinctTags => {
-                let mut tags: Vec<&str> = in_window.iter().map(|e| e.tag.as_str()).collect();
-                tags.sort_unstable();
-                tags.dedup();
-                tags.len() as u64
+        if limit > time {
+            let count = match counting {
+                Counting::Events => (end - start) as u64,
+                Counting::DistinctTags => tags.len() as u64,
+            };
+            if best.is_none_or(|(c, _, _)| count > c) {
+                best = Some((count, start, end));
             }
-        };
-        if count > best.0 {
-            best = (count, in_window);
+        }
+        if let Some(n) = tags.get_mut(near[start].tag.as_str()) {
+            *n -= 1;
+            if *n == 0 {
+                tags.remove(near[start].tag.as_str());
+            }
         }
     }
-    let (count, in_window) = best;
-    if count < at_least {
+    let Some((count, first, last)) = best.filter(|(count, _, _)| *count >= at_least) else {
         return (Some(window), Decision::Quiet);
-    }
+    };
+    let in_window = &near[first..last];
     let mut ids: Vec<String> = Vec::new();
-    for e in &in_window {
+    for e in in_window {
         if ids.len() < MAX_LISTED && !ids.contains(&e.id) {
             ids.push(e.id.clone());
         }
     }
-    let first = in_window.first().map_or(time, |e| e.t);
-    let last = in_window.last().map_or(time, |e| e.t);
+    let start_time = in_window.first().map_or(time, |e| e.t);
+    let last_time = in_window.last().map_or(time, |e| e.t);
     let fired = Fired { id, count, ids };
-    window.quiet_until = first.saturating_add(span);
-    window.events.retain(|e| e.t > last);
+    window.quiet_until = start_time.saturating_add(span);
+    window.events.retain(|e| e.t > last_time);
     remember(&mut window.fired, fired.clone());
     (Some(window), Decision::Alert(fired))
 }
@@ -421,6 +442,71 @@ mod tests {
         assert_eq!(dedup(Some(&w4), "d", 3600, 3600).1, Decision::Alert(2));
         // A retry of the batch that opened both windows alerts for both again.
         assert_eq!(dedup(Some(&w4), "a", 0, 3600), (None, Decision::Alert(0)));
+    }
+
+    #[test]
+    fn windows_are_half_open_like_sigma_sliding_windows() {
+        // 0..300 seconds apart by 75: five events span exactly 300 s, not within 5m.
+        let fired = run(
+            &[("a", 0), ("b", 75), ("c", 150), ("d", 225), ("e", 300)],
+            5,
+        );
+        assert!(fired.iter().all(Option::is_none), "{fired:?}");
+        let fired = run(
+            &[("a", 0), ("b", 75), ("c", 150), ("d", 225), ("e", 299)],
+            5,
+        );
+        assert_eq!(fired[4], Some(5));
+    }
+
+    #[test]
+    fn late_events_still_count_with_the_ones_they_happened_among() {
+        let fired = run(
+            &[
+                ("a", 0),
+                ("b", 1_000),
+                ("c", 10),
+                ("d", 20),
+                ("e", 30),
+                ("f", 40),
+            ],
+            5,
+        );
+        assert_eq!(fired[5], Some(5), "{fired:?}");
+    }
+
+    #[test]
+    fn repeats_of_one_value_do_not_crowd_out_distinct_ones() {
+        let mut state: Option<Window> = None;
+        let mut fired = 0;
+        for i in 0..3_000 {
+            let tag = if i % 300 == 0 {
+                format!("v{i}")
+            } else {
+                "same".to_owned()
+            };
+            let event = Counted {
+                id: format!("e{i}"),
+                t: i / 10,
+                tag,
+            };
+            let (write, decision) =
+                correlate(state.as_ref(), event, 600, Counting::DistinctTags, 10);
+            state = write.or(state);
+            fired += usize::from(decision != Decision::Quiet);
+        }
+        assert_eq!(fired, 1);
+        assert!(state.unwrap().events.len() <= 12, "one entry per value");
+    }
+
+    #[test]
+    fn dedup_counts_each_repeat_once_even_when_retried() {
+        let (w, _) = dedup(None, "a", 100, 3600);
+        let (w, _) = dedup(w.as_ref(), "b", 110, 3600);
+        let w = w.unwrap();
+        assert_eq!(w.suppressed, 1);
+        assert_eq!(dedup(Some(&w), "b", 110, 3600), (None, Decision::Quiet));
+        assert_eq!(dedup(Some(&w), "late", 50, 3600), (None, Decision::Quiet));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use trailwatch::alert::Alert;
 use trailwatch::aws::{CloudWatchMetrics, DynamoStore, SnsPublisher};
 use trailwatch::config::{Config, MessageStructure};
 use trailwatch::delivery::{AlertSink, MetricsSink};
-use trailwatch::handler::{State, handle_event};
+use trailwatch::handler::{Clock, State, handle_event};
 use trailwatch::ingest::SubscriptionEnvelope;
 use trailwatch::metrics::{DeliveryCounts, metric_points};
 use trailwatch::pipeline::Outcome;
@@ -287,7 +287,7 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
         &SnsPublisher::from_conf(&sdk, &config.alert_topic_arn),
         &CloudWatchMetrics::from_conf(&sdk, &namespace),
         &state,
-        now_ms(),
+        Clock::at(now_ms()),
     )
     .await
     .expect("the invocation succeeds");
@@ -329,7 +329,7 @@ async fn a_batch_with_a_bad_record_still_delivers_the_good_ones() {
         &SnsPublisher::from_conf(&sdk, &config.alert_topic_arn),
         &CloudWatchMetrics::from_conf(&sdk, &namespace),
         &state,
-        now_ms(),
+        Clock::at(now_ms()),
     )
     .await
     .expect("the redelivery succeeds");

@@ -115,7 +115,7 @@ fn library_reads_the_sample_like_the_cli() {
     let mut outcome = trailwatch::pipeline::run(&rules, batch);
     // `scan` runs correlations, first-seen and dedup in memory: so does the library.
     let store = trailwatch::state::MemoryStore::new();
-    let matches = std::mem::take(&mut outcome.alerts);
+    let matches = outcome.take_matches();
     let decided = trailwatch::state::block_on(
         trailwatch::stateful::Stateful::new().apply(&rules, &store, matches, 0),
     )

@@ -131,11 +131,39 @@ fn structured_body(alert: &Alert, chatbot: bool) -> String {
             "https": https,
         })
         .to_string();
-        if body.len() <= MAX_MESSAGE_BYTES || limit <= 4 * 1024 {
+        if body.len() <= MAX_MESSAGE_BYTES {
             return body;
+        }
+        if limit <= 4 * 1024 {
+            return minimal_body(alert);
         }
         limit /= 2;
     }
+}
+
+/// The message when even the cut alert is too large (values of the record, such as a
+/// huge user agent, fill the summary): the subject, the rule and the event's id.
+fn minimal_body(alert: &Alert) -> String {
+    let event_id: String = alert.event.event_id.chars().take(128).collect();
+    let text = format!(
+        "{}\n\nThis alert is too large for an SNS message. Rule: {}. Find event {event_id} in CloudTrail.\n",
+        alert.subject(),
+        alert.rule
+    );
+    let json = serde_json::json!({
+        "rule": alert.rule,
+        "title": alert.title,
+        "severity": alert.severity,
+        "alert_id": alert.dedup_key(),
+        "event_id": event_id,
+        "truncated": "the alert is too large for an SNS message; see the event in CloudTrail",
+    })
+    .to_string();
+    serde_json::json!({
+        "default": text, "email": text, "sqs": json, "lambda": json,
+        "email-json": json, "http": json, "https": json,
+    })
+    .to_string()
 }
 
 /// True for FIFO topic ARNs (`...:name.fifo`).
@@ -270,5 +298,13 @@ mod tests {
                 assert!(sqs["record"]["truncated"].is_string());
             }
         }
+        // Even a record whose summary values are huge fits.
+        let mut huge = alert("stop", 0);
+        huge.event.user_agent = Some("x".repeat(400 * 1024));
+        huge.event.error_message = Some("\"".repeat(200 * 1024));
+        let message = SnsMessage::for_alert(&huge, false, format);
+        assert!(message.size() <= MAX_BATCH_BYTES, "{}", message.size());
+        let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+        assert!(body["email"].as_str().unwrap().starts_with("[HIGH]"));
     }
 }

@@ -28,9 +28,19 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The one HTTPS client every SDK client shares: hyper with rustls on ring (see
+/// Cargo.toml for why not the SDK's default aws-lc), trusting the system's CA bundle.
+fn https_client() -> aws_sdk_sns::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(timeouts())
         .load()
         .await

@@ -173,6 +173,7 @@ pub fn is_fifo_topic(topic_arn: &str) -> bool {
 
 /// Splits messages into `PublishBatch` requests: index ranges of at most
 /// [`MAX_ENTRIES_PER_BATCH`] messages and [`MAX_BATCH_BYTES`] bytes, in order.
+#[cfg(test)]
 pub(super) fn plan_batches(messages: &[SnsMessage]) -> Vec<std::ops::Range<usize>> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0);
@@ -189,6 +190,63 @@ pub(super) fn plan_batches(messages: &[SnsMessage]) -> Vec<std::ops::Range<usize
         batches.push(start..messages.len());
     }
     batches
+}
+
+/// Builds the messages one alert at a time and yields them in `PublishBatch`-sized
+/// groups, `(index of the group's first alert, its messages)`, packed as
+/// [`plan_batches`] packs them. Only the groups in flight are in memory: a message with
+/// `MessageStructure: json` holds the text and several copies of the JSON alert, and
+/// building every message of a large batch first doubled the function's peak memory.
+pub(super) struct Batches<'a> {
+    alerts: &'a [Alert],
+    fifo: bool,
+    format: MessageFormat,
+    next: usize,
+    pending: Option<SnsMessage>,
+}
+
+impl<'a> Batches<'a> {
+    pub(super) fn new(alerts: &'a [Alert], fifo: bool, format: MessageFormat) -> Batches<'a> {
+        Batches {
+            alerts,
+            fifo,
+            format,
+            next: 0,
+            pending: None,
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = (usize, Vec<SnsMessage>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let first = self.next - usize::from(self.pending.is_some());
+        let (mut batch, mut bytes) = (Vec::new(), 0);
+        loop {
+            let message = match self.pending.take() {
+                Some(message) => message,
+                None => {
+                    let alert = self.alerts.get(self.next)?;
+                    self.next += 1;
+                    SnsMessage::for_alert(alert, self.fifo, self.format)
+                }
+            };
+            let size = message.size();
+            if !batch.is_empty()
+                && (batch.len() == MAX_ENTRIES_PER_BATCH || bytes + size > MAX_BATCH_BYTES)
+            {
+                self.pending = Some(message);
+                break;
+            }
+            bytes += size;
+            batch.push(message);
+            if self.next == self.alerts.len() && self.pending.is_none() {
+                break;
+            }
+        }
+        Some((first, batch))
+    }
 }
 
 #[cfg(test)]
@@ -306,5 +364,25 @@ mod tests {
         assert!(message.size() <= MAX_BATCH_BYTES, "{}", message.size());
         let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
         assert!(body["email"].as_str().unwrap().starts_with("[HIGH]"));
+    }
+
+    #[test]
+    fn lazy_batches_pack_like_the_plan() {
+        let alerts: Vec<Alert> = (0..23)
+            .map(|i| alert("r", if i % 5 == 0 { 120 * 1024 } else { 10 }))
+            .collect();
+        let messages: Vec<SnsMessage> = alerts
+            .iter()
+            .map(|a| SnsMessage::for_alert(a, false, MessageFormat::TEXT))
+            .collect();
+        let lazy: Vec<std::ops::Range<usize>> = Batches::new(&alerts, false, MessageFormat::TEXT)
+            .map(|(first, batch)| first..first + batch.len())
+            .collect();
+        assert_eq!(lazy, plan_batches(&messages));
+        assert!(
+            Batches::new(&[], false, MessageFormat::TEXT)
+                .next()
+                .is_none()
+        );
     }
 }

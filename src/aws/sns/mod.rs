@@ -179,14 +179,9 @@ fn entry(
 
 impl AlertSink for SnsPublisher {
     async fn publish(&self, alerts: &[Alert]) -> DeliveryReport {
-        let messages: Vec<SnsMessage> = alerts
-            .iter()
-            .map(|alert| SnsMessage::for_alert(alert, self.fifo, self.format))
-            .collect();
         let mut report = DeliveryReport::unconfirmed(alerts.len());
-        let batches = message::plan_batches(&messages);
-        let mut answers = stream::iter(batches)
-            .map(|range| self.send_batch(range.start, &messages[range]))
+        let mut answers = stream::iter(message::Batches::new(alerts, self.fifo, self.format))
+            .map(|(first, messages)| async move { self.send_batch(first, &messages).await })
             .buffer_unordered(MAX_CONCURRENT_REQUESTS);
         while let Some(results) = answers.next().await {
             for (index, result) in results {
@@ -198,7 +193,7 @@ impl AlertSink for SnsPublisher {
         }
         for (index, reason) in report.failures() {
             if reason == crate::delivery::NOT_CONFIRMED {
-                tracing::error!(alert_id = %messages[index].alert_id, "SNS answered neither success nor failure for this entry");
+                tracing::error!(alert_id = %alerts[index].dedup_key(), "SNS answered neither success nor failure for this entry");
             }
         }
         report

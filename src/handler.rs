@@ -262,11 +262,17 @@ pub async fn handle_event<S: StateStore>(
 
     // Publish what this invocation holds.
     if !mine.is_empty() {
-        let to_publish: Vec<Alert> = mine
-            .iter()
-            .map(|&(i, _)| outcome.alerts[i].clone())
-            .collect();
-        let published = alerts.publish(&to_publish).await;
+        // Usually every alert is this invocation's: publish them in place (a copy would
+        // double the records in memory); after a partial failure, only the missing ones.
+        let published = if mine.len() == outcome.alerts.len() {
+            alerts.publish(&outcome.alerts).await
+        } else {
+            let to_publish: Vec<Alert> = mine
+                .iter()
+                .map(|&(i, _)| outcome.alerts[i].clone())
+                .collect();
+            alerts.publish(&to_publish).await
+        };
         for (&(index, _), result) in mine.iter().zip(published.results()) {
             match result {
                 Delivery::Published => report.confirm(index),

@@ -250,6 +250,10 @@ impl AlertSink for RoutedPublisher {
                 None => by_topic.push((publisher, vec![index])),
             }
         }
+        if let [(publisher, _)] = by_topic.as_slice() {
+            // One topic for all (the usual case): no copies.
+            return publisher.publish(alerts).await;
+        }
         for (publisher, indices) in by_topic {
             let subset: Vec<Alert> = indices.iter().map(|&i| alerts[i].clone()).collect();
             let sub_report = publisher.publish(&subset).await;

@@ -108,29 +108,33 @@ impl SnsMessage {
     }
 }
 
-/// The per-protocol message: readable text for email (and the default), the JSON alert
-/// for SQS, Lambda, HTTP(S) and email-json, or a Chatbot custom notification for HTTPS.
-/// The text and the JSON are cut (the record first) until the whole fits SNS's limit.
+/// The per-protocol message: readable text for email (and the default, which protocols
+/// without a key of their own get: http, email-json), the JSON alert for SQS and Lambda,
+/// and for HTTPS the JSON alert or a Chatbot custom notification. The text and the JSON
+/// are cut (the record first) until the whole fits SNS's limit. Serialised from borrowed
+/// parts: no copy of the text or the JSON beyond the message itself.
 fn structured_body(alert: &Alert, chatbot: bool) -> String {
+    #[derive(serde::Serialize)]
+    struct PerProtocol<'a> {
+        default: &'a str,
+        email: &'a str,
+        sqs: &'a str,
+        lambda: &'a str,
+        https: &'a str,
+    }
     let mut limit = 96 * 1024;
     loop {
         let text = alert.text_body_within(limit);
         let json = alert.json_within(limit).to_string();
-        let https = if chatbot {
-            alert.chatbot_notification().to_string()
-        } else {
-            json.clone()
-        };
-        let body = serde_json::json!({
-            "default": text,
-            "email": text,
-            "sqs": json,
-            "lambda": json,
-            "email-json": json,
-            "http": json,
-            "https": https,
+        let notification = chatbot.then(|| alert.chatbot_notification().to_string());
+        let body = serde_json::to_string(&PerProtocol {
+            default: &text,
+            email: &text,
+            sqs: &json,
+            lambda: &json,
+            https: notification.as_deref().unwrap_or(&json),
         })
-        .to_string();
+        .unwrap_or_default();
         if body.len() <= MAX_MESSAGE_BYTES {
             return body;
         }
@@ -160,8 +164,7 @@ fn minimal_body(alert: &Alert) -> String {
     })
     .to_string();
     serde_json::json!({
-        "default": text, "email": text, "sqs": json, "lambda": json,
-        "email-json": json, "http": json, "https": json,
+        "default": text, "email": text, "sqs": json, "lambda": json, "https": json,
     })
     .to_string()
 }

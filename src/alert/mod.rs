@@ -188,19 +188,45 @@ impl Alert {
     /// The JSON alert, with the record replaced by a note when the whole would be over
     /// `max_bytes` (the note keeps the event id, to find the record in CloudTrail).
     pub fn json_within(&self, max_bytes: usize) -> Value {
-        let mut json = self.to_json();
-        if json.to_string().len() > max_bytes
-            && let Some(object) = json.as_object_mut()
-        {
-            object.insert(
-                "record".to_owned(),
-                serde_json::json!({
-                    "truncated": "the record is too large for an SNS message; see the event in CloudTrail",
-                    "eventID": self.event.event_id,
-                }),
-            );
+        match serde_json::from_str(&self.json_text_within(max_bytes)) {
+            Ok(value) => value,
+            Err(_) => Value::Null,
         }
-        json
+    }
+
+    /// [`Alert::json_within`] as text, serialised straight from the alert (no copy of
+    /// the record as a JSON value).
+    pub fn json_text_within(&self, max_bytes: usize) -> String {
+        let full = serde_json::to_string(self).unwrap_or_default();
+        if full.len() <= max_bytes {
+            return full;
+        }
+        let mut cut = self.clone_without_record();
+        cut.record = serde_json::json!({
+            "truncated": "the record is too large for an SNS message; see the event in CloudTrail",
+            "eventID": self.event.event_id,
+        });
+        serde_json::to_string(&cut).unwrap_or_default()
+    }
+
+    fn clone_without_record(&self) -> Alert {
+        Alert {
+            rule: self.rule.clone(),
+            rule_id: self.rule_id.clone(),
+            title: self.title.clone(),
+            severity: self.severity,
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+            runbook: self.runbook.clone(),
+            falsepositives: self.falsepositives.clone(),
+            event: self.event.clone(),
+            route: self.route,
+            account_name: self.account_name.clone(),
+            correlation: self.correlation.clone(),
+            dedup: self.dedup.clone(),
+            first_seen: self.first_seen.clone(),
+            record: Value::Null,
+        }
     }
 
     /// An AWS Chatbot custom notification (Slack, Microsoft Teams): a title, a short

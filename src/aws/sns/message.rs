@@ -125,7 +125,7 @@ fn structured_body(alert: &Alert, chatbot: bool) -> String {
     let mut limit = 96 * 1024;
     loop {
         let text = alert.text_body_within(limit);
-        let json = alert.json_within(limit).to_string();
+        let json = alert.json_text_within(limit);
         let notification = chatbot.then(|| alert.chatbot_notification().to_string());
         let body = serde_json::to_string(&PerProtocol {
             default: &text,

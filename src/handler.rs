@@ -1,13 +1,15 @@
-//! One Lambda invocation: decode the subscription batch, run the pipeline, publish the
-//! alerts, send the metrics, and decide whether the invocation failed.
+//! One Lambda invocation: decode the subscription batch, run the pipeline, run the
+//! matches through stateful alerting, claim each alert, publish what this invocation
+//! holds, settle the claims, send the metrics, and decide whether the invocation failed.
 //!
 //! Failure semantics live here. A record that is not CloudTrail is skipped, logged with
 //! its log-event id and counted; it never fails the invocation. An alert that cannot be
-//! published (after the SDK's and our own entry-level retries) fails the invocation so
-//! Lambda's retries and then the on-failure destination keep the batch. A metrics
-//! failure is logged and counted but never fails the invocation: failing would
-//! re-publish alerts that already went out. The sinks are traits so this is tested
-//! with fakes; [`crate::aws`] implements them for real.
+//! published (after the SDK's and our own entry-level retries), a state table that
+//! cannot be reached, or an alert another instance is still publishing fails the
+//! invocation, so Lambda's retries (and then the on-failure destination) keep the
+//! batch; the claims make a retry publish only what is missing. A metrics failure is
+//! logged and counted but never fails the invocation. The sinks and the store are
+//! traits, so this is tested with fakes; [`crate::aws`] implements them for real.
 
 use serde::Serialize;
 

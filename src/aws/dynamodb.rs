@@ -41,6 +41,15 @@ where
     }
 }
 
+/// A conditional write's answer: done, lost the race (the condition failed), or an error.
+fn written<T>(result: Result<T, (bool, StateError)>) -> Result<Written, StateError> {
+    match result {
+        Ok(_) => Ok(Written::Yes),
+        Err((true, _)) => Ok(Written::Conflict),
+        Err((false, err)) => Err(err),
+    }
+}
+
 impl StateStore for DynamoStore {
     async fn get(&self, key: &str) -> Result<Option<Stored>, StateError> {
         let output = self
@@ -94,17 +103,13 @@ impl StateStore for DynamoStore {
                 .condition_expression("v = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(expected.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(Written::Yes),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Written::Conflict)
-            }
-            Err(err) => Err(unavailable("put", key, &err)),
-        }
+        let result = request.send().await;
+        written(result.map_err(|err| {
+            let conflict = err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception());
+            (conflict, unavailable("put", key, &err))
+        }))
     }
 
     async fn delete(&self, key: &str, expected: u64) -> Result<Written, StateError> {
@@ -117,17 +122,12 @@ impl StateStore for DynamoStore {
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Written::Yes),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Written::Conflict)
-            }
-            Err(err) => Err(unavailable("delete", key, &err)),
-        }
+        written(result.map_err(|err| {
+            let conflict = err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception());
+            (conflict, unavailable("delete", key, &err))
+        }))
     }
 }
 

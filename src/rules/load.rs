@@ -403,29 +403,37 @@ impl<'a> FileChecker<'a> {
         ok
     }
 
-    /// Parses and compiles the Sigma part with rsigma. `text` is the file's text, or
-    /// (when `level` was invalid, which trailwatch reports itself) the same rule
-    /// without its `level`.
-    fn sigma(&mut self, text: &str) -> Option<Matcher> {
-        let detection_line = self.key_line("detection");
+    /// Parses Sigma text with rsigma, reporting every error it finds (at its line when
+    /// rsigma knows it, else where its quoted token appears, else at `fallback_line`).
+    fn parse_collection(
+        &mut self,
+        text: &str,
+        fallback_line: usize,
+    ) -> Option<rsigma_parser::SigmaCollection> {
         let collection = match rsigma_parser::parse_sigma_yaml(text) {
             Ok(collection) => collection,
             Err(err) => {
                 let line = err
                     .location()
                     .map(|loc| loc.line as usize)
-                    .unwrap_or_else(|| self.lines.of_message(&err.to_string(), detection_line));
+                    .unwrap_or_else(|| self.lines.of_message(&err.to_string(), fallback_line));
                 self.sigma_problem(line, &err.to_string());
                 return None;
             }
         };
         for err in &collection.errors {
-            let line = self.lines.of_message(err, detection_line);
+            let line = self.lines.of_message(err, fallback_line);
             self.sigma_problem(line, err);
         }
-        if !collection.errors.is_empty() {
-            return None;
-        }
+        collection.errors.is_empty().then_some(collection)
+    }
+
+    /// Parses and compiles the Sigma part with rsigma. `text` is the file's text, or
+    /// (when `level` was invalid, which trailwatch reports itself) the same rule
+    /// without its `level`.
+    fn sigma(&mut self, text: &str) -> Option<Matcher> {
+        let detection_line = self.key_line("detection");
+        let collection = self.parse_collection(text, detection_line)?;
         if !collection.correlations.is_empty()
             || !collection.filters.is_empty()
             || collection.rules.len() != 1
@@ -457,22 +465,7 @@ impl<'a> FileChecker<'a> {
 
     /// Parses a correlation rule file with rsigma and reduces it to what trailwatch runs.
     fn correlation_rule(&mut self, text: &str) -> Option<super::stateful::Correlation> {
-        let line = self.key_line("correlation");
-        let collection = match rsigma_parser::parse_sigma_yaml(text) {
-            Ok(collection) => collection,
-            Err(err) => {
-                let line = err.location().map_or(line, |loc| loc.line as usize);
-                self.sigma_problem(line, &err.to_string());
-                return None;
-            }
-        };
-        for err in &collection.errors {
-            let at = self.lines.of_message(err, line);
-            self.sigma_problem(at, err);
-        }
-        if !collection.errors.is_empty() {
-            return None;
-        }
+        let collection = self.parse_collection(text, self.key_line("correlation"))?;
         if collection.correlations.len() != 1
             || !collection.rules.is_empty()
             || !collection.filters.is_empty()

@@ -79,16 +79,24 @@ pub fn field_values(record: &Value, fields: &[String]) -> Vec<(String, String)> 
         .collect()
 }
 
-/// The item key for a rule and some values: bounded in size whatever the values.
-fn item_key(kind: &str, rule: &str, values: &[(String, String)]) -> String {
+/// The first `bytes` bytes of a hash of `values` as hex, each value length-prefixed so
+/// no two lists of values share it.
+fn values_digest(values: &[(String, String)], bytes: usize) -> String {
     let mut hasher = Sha256::new();
     for (_, value) in values {
         hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{kind}#{rule}#{hex}")
+    digest[..bytes.min(digest.len())]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The item key for a rule and some values: bounded in size whatever the values.
+fn item_key(kind: &str, rule: &str, values: &[(String, String)]) -> String {
+    format!("{kind}#{rule}#{}", values_digest(values, 12))
 }
 
 /// An event's identity for counting: its `eventID`, else the alert's hash.
@@ -241,14 +249,7 @@ impl Stateful {
             CorrelationKind::ValueCount => {
                 // The value (or tuple) hashed: bounded in the item whatever its length.
                 let values = field_values(&alert.record, &spec.value_fields);
-                let mut hasher = Sha256::new();
-                for (_, value) in &values {
-                    hasher.update((value.len() as u64).to_le_bytes());
-                    hasher.update(value.as_bytes());
-                }
-                let digest = hasher.finalize();
-                let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-                (Counting::DistinctTags, tag)
+                (Counting::DistinctTags, values_digest(&values, 8))
             }
             CorrelationKind::Temporal => (Counting::DistinctTags, alert.rule.clone()),
         };

@@ -4,8 +4,20 @@
 //! changes. Each file is embedded twice: as written (for
 //! `rules lint`/`rules test`) and without its `tests:` block, which is most of the text
 //! and which the Lambda need not parse at every cold start.
+//!
+//! It also embeds the committed compiled bundle of those rules
+//! (`src/rules/builtin.bundle.json`, what `trailwatch scan` loads instead of compiling the
+//! YAML at every start), but only while the digest the bundle records matches `rules/`
+//! and it was built by this version: a stale bundle is left out with a warning, and the
+//! binaries compile the YAML instead (same rules, slower start).
 
 use std::{env, fs, path::Path, path::PathBuf};
+
+#[path = "src/rules/source_digest.rs"]
+mod source_digest;
+
+/// The committed bundle of the built-in rules, relative to the manifest.
+const BUNDLE: &str = "src/rules/builtin.bundle.json";
 
 fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) {
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -35,6 +47,7 @@ fn main() {
         rule_files(&rules_dir, &mut files);
     }
     files.sort();
+    let mut sources = Vec::new();
     let mut code = String::from(
         "/// (path shown to users, YAML text, YAML text without `tests:`) of every built-in rule.\npub(super) const BUILTIN_RULES: &[(&str, &str, &str)] = &[\n",
     );
@@ -46,6 +59,7 @@ fn main() {
             .to_str()
             .expect("UTF-8 rule path");
         let text = fs::read_to_string(path).expect("read rule file");
+        sources.push((relative.to_owned(), text.clone()));
         code.push_str(&format!(
             "    ({:?}, include_str!({:?}), {:?}),\n",
             relative,
@@ -54,8 +68,45 @@ fn main() {
         ));
     }
     code.push_str("];\n");
+    code.push_str(&bundle_const(&manifest_dir, &sources));
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("builtin_rules.rs");
     fs::write(out, code).expect("write builtin_rules.rs");
+}
+
+/// `BUILTIN_BUNDLE`: the committed bundle when it is current, else `None`.
+fn bundle_const(manifest_dir: &Path, sources: &[(String, String)]) -> String {
+    let none = "/// The committed compiled bundle of the built-in rules, when current.\npub(super) const BUILTIN_BUNDLE: Option<&str> = None;\n";
+    if sources.is_empty() {
+        return none.to_owned();
+    }
+    let path = manifest_dir.join(BUNDLE);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let Ok(json) = fs::read_to_string(&path) else {
+        println!(
+            "cargo:warning={BUNDLE} is missing: the built-in rules compile from YAML at start-up"
+        );
+        return none.to_owned();
+    };
+    let digest = source_digest::sources_digest(
+        sources
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str())),
+    );
+    let version = env::var("CARGO_PKG_VERSION").expect("set by cargo");
+    // The bundle is compact JSON that trailwatch writes itself: its two stamps are found
+    // as text, which keeps a JSON parser out of the build script.
+    let current = json.contains(&format!("\"sources_digest\":\"{digest}\""))
+        && json.contains(&format!("\"built_by\":\"trailwatch {version}\""));
+    if !current {
+        println!(
+            "cargo:warning={BUNDLE} does not match rules/ or this version: the built-in rules compile from YAML at start-up until you run `cargo run --bin trailwatch -- rules compile --output {BUNDLE}`"
+        );
+        return none.to_owned();
+    }
+    format!(
+        "/// The committed compiled bundle of the built-in rules, when current.\npub(super) const BUILTIN_BUNDLE: Option<&str> = Some(include_str!({:?}));\n",
+        path.display().to_string()
+    )
 }
 
 /// The rule text without its top-level `tests:` block (the block runs until the next

@@ -21,6 +21,10 @@ pub(super) struct Bundle {
     /// The trailwatch version that compiled it: gated rules compile on first use, which
     /// is only sound with the same rule engine that checked them.
     built_by: String,
+    /// The digest of the rule files it was compiled from ([`super::source_digest`]):
+    /// `build.rs` embeds the committed built-in bundle only while it matches `rules/`.
+    #[serde(default)]
+    sources_digest: String,
     pub(super) rules: Vec<BundledRule>,
     pub(super) exclusions: Vec<BundledSource>,
     /// Correlation rules: their metadata carries everything they run on.
@@ -30,6 +34,7 @@ pub(super) struct Bundle {
 
 impl Bundle {
     pub(super) fn new(
+        sources_digest: String,
         rules: Vec<BundledRule>,
         exclusions: Vec<BundledSource>,
         correlations: Vec<Rule>,
@@ -37,6 +42,7 @@ impl Bundle {
         Bundle {
             trailwatch_rule_bundle: VERSION,
             built_by: BUILT_BY.to_owned(),
+            sources_digest,
             rules,
             exclusions,
             correlations,

@@ -15,6 +15,7 @@ pub mod filter_pattern;
 mod load;
 mod prefilter;
 mod selftest;
+mod source_digest;
 mod stateful;
 mod view;
 
@@ -748,7 +749,11 @@ impl RuleSet {
                 text: s.text,
             })
             .collect();
+        let digest = source_digest::sources_digest(
+            sources.iter().map(|s| (s.path.as_str(), s.text.as_str())),
+        );
         Ok(bundle::to_json(&bundle::Bundle::new(
+            digest,
             rules,
             exclusions,
             set.correlations.clone(),
@@ -842,9 +847,23 @@ impl RuleSet {
         &self.warnings
     }
 
-    /// Compiles the built-in rules that ship inside the binary, for matching: their
-    /// inline tests are left out (run them with `RuleSet::compile(&builtin_sources())`).
+    /// The built-in rules that ship inside the binary, for matching: their inline tests
+    /// are left out (run them with `RuleSet::compile(&builtin_sources())`). They load from
+    /// the compiled bundle committed beside the YAML (`src/rules/builtin.bundle.json`),
+    /// which `build.rs` embeds only while it matches `rules/`; otherwise (a rule was
+    /// edited and the bundle not regenerated) the YAML is compiled, the same rules at a
+    /// slower start.
     pub fn builtin() -> Result<RuleSet, RuleLoadError> {
+        if let Some(set) = builtin::BUILTIN_BUNDLE.and_then(|json| RuleSet::from_bundle(json).ok())
+        {
+            return Ok(set);
+        }
+        RuleSet::compile_builtin_yaml()
+    }
+
+    /// The built-in rules compiled from their YAML (without inline tests): what
+    /// [`RuleSet::builtin`] falls back to, and what the committed bundle must equal.
+    pub fn compile_builtin_yaml() -> Result<RuleSet, RuleLoadError> {
         RuleSet::compile(&builtin::builtin_runtime_sources())
     }
 

@@ -244,6 +244,32 @@ fn builtin_rules_load_and_their_inline_tests_pass() {
     assert!(report.rules_without_tests.is_empty());
 }
 
+/// The committed bundle is what `trailwatch scan` loads; a rule edit, or an engine change
+/// that changes what a bundle holds (gates, metadata), must come with a regenerated one.
+#[cfg(feature = "embedded-rules")]
+#[test]
+fn the_committed_builtin_bundle_is_current() {
+    let fresh: Value = serde_json::from_str(&RuleSet::bundle(&builtin_sources()).unwrap()).unwrap();
+    let committed: Value = serde_json::from_str(include_str!("builtin.bundle.json"))
+        .expect("src/rules/builtin.bundle.json is a bundle");
+    assert!(
+        fresh == committed,
+        "src/rules/builtin.bundle.json is stale: run `cargo run --bin trailwatch -- rules compile --output src/rules/builtin.bundle.json`"
+    );
+    assert!(
+        builtin::BUILTIN_BUNDLE.is_some(),
+        "build.rs did not embed the committed bundle"
+    );
+    let from_bundle = RuleSet::builtin().unwrap();
+    let from_yaml = RuleSet::compile_builtin_yaml().unwrap();
+    assert_eq!(from_bundle.rules(), from_yaml.rules());
+    assert_eq!(from_bundle.correlations(), from_yaml.correlations());
+    assert_eq!(
+        from_bundle.exclusions().collect::<Vec<_>>(),
+        from_yaml.exclusions().collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn runtime_builtin_rules_match_like_the_full_files_without_parsing_tests() {
     let full = RuleSet::compile(&builtin_sources()).unwrap();

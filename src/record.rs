@@ -7,7 +7,6 @@
 //! `eventSource` are refused.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,8 +62,8 @@ pub struct RecordHead<'a> {
 
 /// Reads a record's [`RecordHead`] when the text is a JSON object with string
 /// `eventName` and `eventSource` fields. `None` means "cannot tell cheaply" (not an
-/// object, a field missing or not a string, duplicate keys, bad JSON): the caller then
-/// parses fully and gets the precise reason.
+/// object, a field missing or not a string, a head field twice, bad JSON): the caller
+/// then parses fully and gets the precise reason.
 ///
 /// The read skips the other values without decoding them, so it accepts two things the
 /// full parse refuses: a number beyond `f64` (`1e400`) and a lone surrogate escape
@@ -73,78 +72,133 @@ pub struct RecordHead<'a> {
 /// it is counted (read = processed + skipped) and no rule could have matched it (found
 /// by fuzzing; CloudTrail does not write such values).
 pub fn record_head(text: &str) -> Option<RecordHead<'_>> {
+    read_head_and_projection(text, &[]).map(|(head, _)| head)
+}
+
+/// [`record_head`] and, in the same pass, the projection of the record onto the
+/// top-level `keys`: an object holding just those keys' values (built as the full
+/// parse would build them; every other value is skipped without being built). For
+/// rules the prefilter cannot gate: they read a few fields of every record, and one
+/// pass that builds just those is far cheaper than the whole record. `keys` is a short
+/// list: it is searched linearly, which beats hashing each key of each record.
+pub fn read_head_and_projection<'a>(
+    text: &'a str,
+    keys: &[String],
+) -> Option<(RecordHead<'a>, Value)> {
+    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
     #[derive(Deserialize)]
     struct Identity<'a> {
         #[serde(rename = "type", borrow, default)]
         kind: Option<Cow<'a, str>>,
     }
-    #[derive(Deserialize)]
-    struct Head<'a> {
-        #[serde(rename = "eventName", borrow)]
-        event_name: Cow<'a, str>,
-        #[serde(rename = "eventSource", borrow)]
-        _event_source: Cow<'a, str>,
-        #[serde(rename = "userIdentity", borrow, default)]
-        user_identity: Option<Identity<'a>>,
-        #[serde(rename = "errorCode", default)]
-        error_code: Option<serde::de::IgnoredAny>,
+
+    struct Reader<'k>(&'k [String]);
+
+    /// `Some` once a field was read: a second one is a duplicate.
+    fn once<T, E: Error>(slot: &mut Option<T>, value: T, field: &'static str) -> Result<(), E> {
+        if slot.replace(value).is_some() {
+            return Err(E::duplicate_field(field));
+        }
+        Ok(())
     }
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    let head: Head = serde_json::from_str(text).ok()?;
-    Some(RecordHead {
-        event_name: head.event_name,
-        identity_type: head.user_identity.and_then(|identity| identity.kind),
-        has_error_code: head.error_code.is_some(),
-    })
-}
 
-/// Parses only the top-level `keys` of a JSON object record (every other value is
-/// skipped without being built), or `None` when the text is not a JSON object. For
-/// rules the prefilter cannot gate: they read a few fields of every record, and
-/// building just those is far cheaper than the whole record.
-pub fn parse_projection(text: &str, keys: &HashSet<String>) -> Option<Value> {
-    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-
-    #[derive(Deserialize)]
-    struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
-
-    struct Projection<'k>(&'k HashSet<String>);
-
-    impl<'de> Visitor<'de> for Projection<'_> {
-        type Value = serde_json::Map<String, Value>;
+    impl<'de> Visitor<'de> for Reader<'_> {
+        type Value = (RecordHead<'de>, serde_json::Map<String, Value>);
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON object")
+            f.write_str("a CloudTrail record")
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = serde_json::Map::new();
-            while let Some(Key(key)) = map.next_key()? {
-                if self.0.contains(key.as_ref()) {
-                    let value: Value = map.next_value()?;
-                    out.insert(key.into_owned(), value);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
+            let mut event_name = None;
+            let mut event_source = None;
+            let mut identity_type: Option<Option<Cow<'de, str>>> = None;
+            let mut error_code = None;
+            let mut projection = serde_json::Map::new();
+            while let Some(Text(key)) = map.next_key()? {
+                let wanted = self.0.iter().any(|k| *k == *key);
+                match key.as_ref() {
+                    "eventName" | "eventSource" => {
+                        let Text(value) = map.next_value()?;
+                        if wanted {
+                            projection.insert(key.to_string(), Value::String(value.to_string()));
+                        }
+                        if key == "eventName" {
+                            once(&mut event_name, value, "eventName")?;
+                        } else {
+                            once(&mut event_source, (), "eventSource")?;
+                        }
+                    }
+                    "userIdentity" if wanted => {
+                        let value: Value = map.next_value()?;
+                        let kind = match &value {
+                            Value::Null => None,
+                            Value::Object(identity) => match identity.get("type") {
+                                None | Some(Value::Null) => None,
+                                Some(Value::String(kind)) => Some(Cow::Owned(kind.clone())),
+                                Some(_) => return Err(A::Error::custom("userIdentity.type")),
+                            },
+                            _ => return Err(A::Error::custom("userIdentity")),
+                        };
+                        once(&mut identity_type, kind, "userIdentity")?;
+                        projection.insert(key.into_owned(), value);
+                    }
+                    "userIdentity" => {
+                        let identity: Option<Identity<'de>> = map.next_value()?;
+                        once(
+                            &mut identity_type,
+                            identity.and_then(|i| i.kind),
+                            "userIdentity",
+                        )?;
+                    }
+                    "errorCode" if wanted => {
+                        let value: Value = map.next_value()?;
+                        once(&mut error_code, !value.is_null(), "errorCode")?;
+                        projection.insert(key.into_owned(), value);
+                    }
+                    "errorCode" => {
+                        let value: Option<IgnoredAny> = map.next_value()?;
+                        once(&mut error_code, value.is_some(), "errorCode")?;
+                    }
+                    _ if wanted => {
+                        let value: Value = map.next_value()?;
+                        projection.insert(key.into_owned(), value);
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                 }
             }
-            Ok(out)
+            let event_name = event_name.ok_or_else(|| A::Error::missing_field("eventName"))?;
+            event_source.ok_or_else(|| A::Error::missing_field("eventSource"))?;
+            let head = RecordHead {
+                event_name,
+                identity_type: identity_type.flatten(),
+                has_error_code: error_code.unwrap_or(false),
+            };
+            Ok((head, projection))
         }
     }
 
-    impl<'de> DeserializeSeed<'de> for Projection<'_> {
-        type Value = serde_json::Map<String, Value>;
+    impl<'de> DeserializeSeed<'de> for Reader<'_> {
+        type Value = (RecordHead<'de>, serde_json::Map<String, Value>);
 
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_map(self)
         }
     }
 
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let map = Projection(keys).deserialize(&mut deserializer).ok()?;
+    let (head, projection) = Reader(keys).deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
-    Some(Value::Object(map))
+    Some((head, Value::Object(projection)))
 }
 
 /// The facts about an event that an alert shows, read from its record.
@@ -282,14 +336,27 @@ mod tests {
 
     #[test]
     fn a_projection_builds_only_the_keys_asked_for() {
-        let keys: HashSet<String> = ["userAgent", "userIdentity"].map(String::from).into();
-        let text = r#"{"eventName":"A","userAgent":"TruffleHog","userIdentity":{"arn":"x"},"requestParameters":{"big":[1,2,3]}}"#;
+        let keys = ["userAgent", "userIdentity", "eventName", "errorCode"].map(String::from);
+        let project = |text: &str| read_head_and_projection(text, &keys).map(|(_, p)| p);
+        let text = r#"{"eventName":"A","eventSource":"s","userAgent":"TruffleHog","userIdentity":{"type":"Root","arn":"x"},"requestParameters":{"big":[1,2,3]},"errorCode":null}"#;
         assert_eq!(
-            parse_projection(text, &keys),
-            Some(serde_json::json!({"userAgent": "TruffleHog", "userIdentity": {"arn": "x"}}))
+            project(text),
+            Some(serde_json::json!({"eventName": "A", "userAgent": "TruffleHog",
+                "userIdentity": {"type": "Root", "arn": "x"}, "errorCode": null}))
         );
-        assert_eq!(parse_projection("[1]", &keys), None);
-        assert_eq!(parse_projection(r#"{"a":1"#, &keys), None);
+        let (head, _) = read_head_and_projection(text, &keys).unwrap();
+        assert_eq!(
+            (head.event_name.as_ref(), head.identity_type.as_deref(), head.has_error_code),
+            ("A", Some("Root"), false),
+            "the head reads the same whether or not its fields are projected"
+        );
+        assert_eq!(project("[1]"), None);
+        assert_eq!(project(r#"{"a":1"#), None);
+        for odd in [r#""odd""#, r#"{"type":1}"#] {
+            let text = format!(r#"{{"eventName":"A","eventSource":"s","userIdentity":{odd}}}"#);
+            assert_eq!(project(&text), None, "{text}");
+            assert_eq!(record_head(&text), None, "{text}");
+        }
     }
 
     #[test]

@@ -415,7 +415,7 @@ impl SigmaMatcher {
 struct UngatedScreen {
     engine: Engine,
     patterns: Vec<filter_pattern::FilterPattern>,
-    keys: Option<std::collections::HashSet<String>>,
+    keys: Option<Vec<String>>,
 }
 
 /// What [`RuleSet::screen`] decided about a record from its text alone.
@@ -599,7 +599,7 @@ impl RuleSet {
         let mut rules = Vec::with_capacity(loaded.len());
         let mut screen_rules = Vec::new();
         let mut screen_patterns = Vec::new();
-        let mut screen_keys = Some(std::collections::HashSet::new());
+        let mut screen_keys = Some(std::collections::BTreeSet::new());
         for (index, loaded_rule) in loaded.into_iter().enumerate() {
             let is_ungated = gates[index] == prefilter::Gate::Any;
             if is_ungated {
@@ -640,7 +640,7 @@ impl RuleSet {
             UngatedScreen {
                 engine,
                 patterns: screen_patterns,
-                keys: screen_keys,
+                keys: screen_keys.map(|keys| keys.into_iter().collect()),
             }
         });
         let mut warnings = Vec::new();
@@ -942,7 +942,14 @@ impl RuleSet {
         if !self.has_prefilter() {
             return Screen::Evaluate;
         }
-        let Some(head) = crate::record::record_head(text) else {
+        let keys = match &self.ungated_screen {
+            Some(UngatedScreen {
+                keys: Some(keys), ..
+            }) => keys.as_slice(),
+            _ => &[],
+        };
+        // One pass: the head for the gates, and the keys the ungated rules read.
+        let Some((head, projection)) = crate::record::read_head_and_projection(text, keys) else {
             return Screen::Evaluate;
         };
         if self.record_filter.may_match(&head) {
@@ -950,12 +957,6 @@ impl RuleSet {
         }
         let Some(screen) = &self.ungated_screen else {
             return Screen::Skip;
-        };
-        let Some(keys) = &screen.keys else {
-            return Screen::Evaluate;
-        };
-        let Some(projection) = crate::record::parse_projection(text, keys) else {
-            return Screen::Evaluate;
         };
         let view = view::RecordView::new(&projection);
         if !screen.engine.evaluate(&view).is_empty()

@@ -72,18 +72,169 @@ pub struct RecordHead<'a> {
 /// it is counted (read = processed + skipped) and no rule could have matched it (found
 /// by fuzzing; CloudTrail does not write such values).
 pub fn record_head(text: &str) -> Option<RecordHead<'_>> {
-    read_head_and_projection(text, &[]).map(|(head, _)| head)
+    read_head_and_projection(text, &Projection::empty()).map(|(head, _)| head)
 }
 
-/// [`record_head`] and, in the same pass, the projection of the record onto the
-/// top-level `keys`: an object holding just those keys' values (built as the full
-/// parse would build them; every other value is skipped without being built). For
-/// rules the prefilter cannot gate: they read a few fields of every record, and one
-/// pass that builds just those is far cheaper than the whole record. `keys` is a short
-/// list: it is searched linearly, which beats hashing each key of each record.
+/// The parts of a record some rules read: top-level keys, each built whole or only
+/// down to the fields read under it (a trie of field paths). Building just these is far
+/// cheaper than the whole record, and a rule reading only these paths sees the same
+/// values as on the whole record: every path it reads ends at a value built whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    /// A short list: searched linearly, which beats hashing each key of each record.
+    fields: Vec<(String, Part)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Whole,
+    Fields(Projection),
+}
+
+impl Projection {
+    /// Adds a field path as Sigma (rsigma) reads it: the literal top-level key, and the
+    /// dot-separated path through objects (and through every element of arrays on the
+    /// way). A path with an index or an escape (`a[0].b`, `a\.b`) keeps its root whole.
+    pub fn add_path(&mut self, path: &str) {
+        self.add_whole(path);
+        if !path.contains('.') {
+            return;
+        }
+        let root_end = path.find(['.', '[']).unwrap_or(path.len());
+        if path.contains(['[', '\\']) {
+            self.add_whole(&path[..root_end]);
+            return;
+        }
+        let mut node = self;
+        let mut segments = path.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_none() {
+                node.add_whole(segment);
+                return;
+            }
+            let index = match node.fields.iter().position(|(key, _)| key == segment) {
+                Some(index) => index,
+                None => {
+                    node.fields
+                        .push((segment.to_owned(), Part::Fields(Projection::default())));
+                    node.fields.len() - 1
+                }
+            };
+            match &mut node.fields[index].1 {
+                Part::Whole => return,
+                Part::Fields(inner) => node = inner,
+            }
+        }
+    }
+
+    /// Nothing projected (the head alone is read).
+    pub const fn empty() -> Projection {
+        Projection { fields: Vec::new() }
+    }
+
+    /// Adds a key whose value is built whole.
+    pub fn add_whole(&mut self, key: &str) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, part)) => *part = Part::Whole,
+            None => self.fields.push((key.to_owned(), Part::Whole)),
+        }
+    }
+
+    /// True when nothing is projected.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    fn part(&self, key: &str) -> Option<&Part> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, part)| part)
+    }
+}
+
+/// Builds a value keeping only a projection's fields (objects), applied to every element
+/// (arrays); other values are built as they are.
+struct Pruned<'p>(&'p Projection);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Pruned(self.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        #[derive(Deserialize)]
+        struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+        let mut out = serde_json::Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            match self.0.part(&key) {
+                Some(Part::Whole) => {
+                    let value: Value = map.next_value()?;
+                    out.insert(key.into_owned(), value);
+                }
+                Some(Part::Fields(inner)) => {
+                    let value = map.next_value_seed(Pruned(inner))?;
+                    out.insert(key.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// [`record_head`] and, in the same pass, the record's [`Projection`]: an object holding
+/// just the projected parts (built as the full parse would build them; everything else
+/// is skipped without being built). For rules the prefilter cannot gate: they read a
+/// few fields of every record.
 pub fn read_head_and_projection<'a>(
     text: &'a str,
-    keys: &[String],
+    keys: &Projection,
 ) -> Option<(RecordHead<'a>, Value)> {
     use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
 
@@ -96,7 +247,7 @@ pub fn read_head_and_projection<'a>(
         kind: Option<Cow<'a, str>>,
     }
 
-    struct Reader<'k>(&'k [String]);
+    struct Reader<'k>(&'k Projection);
 
     /// `Some` once a field was read: a second one is a duplicate.
     fn once<T, E: Error>(slot: &mut Option<T>, value: T, field: &'static str) -> Result<(), E> {
@@ -120,7 +271,12 @@ pub fn read_head_and_projection<'a>(
             let mut error_code = None;
             let mut projection = serde_json::Map::new();
             while let Some(Text(key)) = map.next_key()? {
-                let wanted = self.0.iter().any(|k| *k == *key);
+                let part = self.0.part(&key);
+                let wanted = part.is_some();
+                let mut build = |map: &mut A| match part {
+                    Some(Part::Fields(inner)) => map.next_value_seed(Pruned(inner)),
+                    _ => map.next_value::<Value>(),
+                };
                 match key.as_ref() {
                     "eventName" | "eventSource" => {
                         let Text(value) = map.next_value()?;
@@ -134,7 +290,7 @@ pub fn read_head_and_projection<'a>(
                         }
                     }
                     "userIdentity" if wanted => {
-                        let value: Value = map.next_value()?;
+                        let value = build(&mut map)?;
                         let kind = match &value {
                             Value::Null => None,
                             Value::Object(identity) => match identity.get("type") {
@@ -156,7 +312,7 @@ pub fn read_head_and_projection<'a>(
                         )?;
                     }
                     "errorCode" if wanted => {
-                        let value: Value = map.next_value()?;
+                        let value = build(&mut map)?;
                         once(&mut error_code, !value.is_null(), "errorCode")?;
                         projection.insert(key.into_owned(), value);
                     }
@@ -165,7 +321,7 @@ pub fn read_head_and_projection<'a>(
                         once(&mut error_code, value.is_some(), "errorCode")?;
                     }
                     _ if wanted => {
-                        let value: Value = map.next_value()?;
+                        let value = build(&mut map)?;
                         projection.insert(key.into_owned(), value);
                     }
                     _ => {
@@ -336,7 +492,10 @@ mod tests {
 
     #[test]
     fn a_projection_builds_only_the_keys_asked_for() {
-        let keys = ["userAgent", "userIdentity", "eventName", "errorCode"].map(String::from);
+        let mut keys = Projection::default();
+        for key in ["userAgent", "userIdentity", "eventName", "errorCode"] {
+            keys.add_path(key);
+        }
         let project = |text: &str| read_head_and_projection(text, &keys).map(|(_, p)| p);
         let text = r#"{"eventName":"A","eventSource":"s","userAgent":"TruffleHog","userIdentity":{"type":"Root","arn":"x"},"requestParameters":{"big":[1,2,3]},"errorCode":null}"#;
         assert_eq!(
@@ -357,6 +516,32 @@ mod tests {
             assert_eq!(project(&text), None, "{text}");
             assert_eq!(record_head(&text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_projection_builds_only_the_paths_asked_for() {
+        let mut keys = Projection::default();
+        for path in ["userIdentity.arn", "userIdentity.type", "resources.ARN", "a.b.c", "a.b", "x[0].y"] {
+            keys.add_path(path);
+        }
+        let text = r#"{"eventName":"A","eventSource":"s",
+            "userIdentity":{"type":"AssumedRole","arn":"r","sessionContext":{"big":1}},
+            "resources":[{"ARN":"1","type":"t"},{"accountId":"2"},"odd"],
+            "a":{"b":{"c":1,"d":2},"e":3},"x":[{"y":1,"z":2}],"userIdentity.arn":"literal",
+            "requestParameters":{"big":[1,2,3]}}"#;
+        let (head, projection) = read_head_and_projection(text, &keys).unwrap();
+        assert_eq!(head.identity_type.as_deref(), Some("AssumedRole"));
+        assert_eq!(
+            projection,
+            serde_json::json!({
+                "userIdentity": {"type": "AssumedRole", "arn": "r"},
+                "resources": [{"ARN": "1"}, {}, "odd"],
+                "a": {"b": {"c": 1, "d": 2}},
+                "x": [{"y": 1, "z": 2}],
+                "userIdentity.arn": "literal",
+            }),
+            "a path's end is built whole (a.b covers a.b.c); an index keeps its root whole"
+        );
     }
 
     #[test]

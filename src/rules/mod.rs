@@ -21,7 +21,6 @@ mod view;
 
 use std::fmt;
 
-use rsigma_eval::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -413,9 +412,11 @@ impl SigmaMatcher {
 
 /// The ungated rules again, evaluated on a projection of each record.
 struct UngatedScreen {
-    engine: Engine,
+    /// Each evaluated directly: rsigma's `Engine` would first work out the record's
+    /// logsource candidates, which costs more than the rules themselves here.
+    rules: Vec<rsigma_eval::CompiledRule>,
     patterns: Vec<filter_pattern::FilterPattern>,
-    keys: Option<Vec<String>>,
+    keys: Option<crate::record::Projection>,
 }
 
 /// What [`RuleSet::screen`] decided about a record from its text alone.
@@ -440,8 +441,8 @@ pub struct RuleSet {
     record_filter: prefilter::RecordFilter,
     /// Rules (by index) the prefilter cannot gate: they see every record.
     ungated: Vec<usize>,
-    /// What screens records for the ungated rules: a second engine holding only them,
-    /// their filter patterns, and the top-level keys they read (`None`: any key).
+    /// What screens records for the ungated rules: their compiled rules again,
+    /// their filter patterns, and the parts of a record they read (`None`: any key).
     ungated_screen: Option<UngatedScreen>,
     warnings: Vec<RuleWarning>,
     /// Sigma correlation rules (metadata with `correlation` set).
@@ -599,7 +600,7 @@ impl RuleSet {
         let mut rules = Vec::with_capacity(loaded.len());
         let mut screen_rules = Vec::new();
         let mut screen_patterns = Vec::new();
-        let mut screen_keys = Some(std::collections::BTreeSet::new());
+        let mut screen_keys = Some(crate::record::Projection::default());
         for (index, loaded_rule) in loaded.into_iter().enumerate() {
             let is_ungated = gates[index] == prefilter::Gate::Any;
             if is_ungated {
@@ -608,8 +609,8 @@ impl RuleSet {
             match loaded_rule.matcher {
                 load::Matcher::Sigma { compiled, sigma } => {
                     if is_ungated {
-                        match (prefilter::sigma_top_level_keys(&sigma), &mut screen_keys) {
-                            (Some(keys), Some(all)) => all.extend(keys),
+                        match (prefilter::sigma_field_paths(&sigma), &mut screen_keys) {
+                            (Some(paths), Some(all)) => paths.iter().for_each(|p| all.add_path(p)),
                             _ => screen_keys = None,
                         }
                         screen_rules.push((*compiled).clone());
@@ -625,7 +626,7 @@ impl RuleSet {
                 load::Matcher::Pattern(pattern) => {
                     if is_ungated {
                         if let Some(all) = &mut screen_keys {
-                            all.extend(pattern.top_level_keys());
+                            pattern.top_level_keys().iter().for_each(|k| all.add_whole(k));
                         }
                         screen_patterns.push(pattern.clone());
                     }
@@ -635,12 +636,15 @@ impl RuleSet {
             rules.push(loaded_rule.rule);
         }
         let ungated_screen = (!ungated.is_empty()).then(|| {
-            let mut engine = Engine::new();
-            engine.extend_compiled_rules(screen_rules);
             UngatedScreen {
-                engine,
+                rules: screen_rules,
                 patterns: screen_patterns,
-                keys: screen_keys.map(|keys| keys.into_iter().collect()),
+                // The head read needs the identity type even where the rules take
+                // only some of userIdentity's fields.
+                keys: screen_keys.map(|mut keys| {
+                    keys.add_path("userIdentity.type");
+                    keys
+                }),
             }
         });
         let mut warnings = Vec::new();
@@ -942,11 +946,12 @@ impl RuleSet {
         if !self.has_prefilter() {
             return Screen::Evaluate;
         }
+        static NONE: crate::record::Projection = crate::record::Projection::empty();
         let keys = match &self.ungated_screen {
             Some(UngatedScreen {
                 keys: Some(keys), ..
-            }) => keys.as_slice(),
-            _ => &[],
+            }) => keys,
+            _ => &NONE,
         };
         // One pass: the head for the gates, and the keys the ungated rules read.
         let Some((head, projection)) = crate::record::read_head_and_projection(text, keys) else {
@@ -959,7 +964,7 @@ impl RuleSet {
             return Screen::Skip;
         };
         let view = view::RecordView::new(&projection);
-        if !screen.engine.evaluate(&view).is_empty()
+        if (screen.rules.iter()).any(|rule| rsigma_eval::evaluate_rule(rule, &view).is_some())
             || screen.patterns.iter().any(|p| p.matches(&projection))
         {
             Screen::Evaluate

@@ -386,14 +386,11 @@ impl Candidates {
     }
 }
 
-/// The top-level record keys a Sigma rule reads, or `None` when it may read anything
-/// (keyword searches, array blocks).
-pub(crate) fn sigma_top_level_keys(rule: &SigmaRule) -> Option<BTreeSet<String>> {
+/// The field paths a Sigma rule reads (`userIdentity.arn`, as written), or `None` when
+/// it may read anything (keyword searches, array blocks).
+pub(crate) fn sigma_field_paths(rule: &SigmaRule) -> Option<BTreeSet<String>> {
     fn add_field(keys: &mut BTreeSet<String>, field: &str) {
         keys.insert(field.to_owned());
-        if let Some((root, _)) = field.split_once('.') {
-            keys.insert(root.to_owned());
-        }
     }
     fn walk(detection: &Detection, keys: &mut BTreeSet<String>) -> Option<()> {
         match detection {
@@ -536,15 +533,20 @@ mod tests {
     }
 
     #[test]
-    fn ungated_rules_read_their_top_level_keys() {
+    fn ungated_rules_read_their_field_paths() {
         let yaml = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    userIdentity.arn|re: 'x'\n    requestParameters.userName|fieldref: userIdentity.userName\n  filter:\n    - sourceIPAddress: AWS Internal\n  condition: sel and not filter\nlevel: low\n";
         let collection = rsigma_parser::parse_sigma_yaml(yaml).unwrap();
-        let keys = sigma_top_level_keys(&collection.rules[0]).unwrap();
-        for key in ["userIdentity", "requestParameters", "sourceIPAddress"] {
+        let keys = sigma_field_paths(&collection.rules[0]).unwrap();
+        for key in [
+            "userIdentity.arn",
+            "requestParameters.userName",
+            "userIdentity.userName",
+            "sourceIPAddress",
+        ] {
             assert!(keys.contains(key), "{key} in {keys:?}");
         }
         let keywords = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  words:\n    - evil\n  condition: words\nlevel: low\n";
         let collection = rsigma_parser::parse_sigma_yaml(keywords).unwrap();
-        assert_eq!(sigma_top_level_keys(&collection.rules[0]), None);
+        assert_eq!(sigma_field_paths(&collection.rules[0]), None);
     }
 }

@@ -92,7 +92,8 @@ fn outcome(alert: &Alert) -> String {
     // A failed console sign-in has no errorCode: CloudTrail says so in the response.
     let sign_in_failed = alert
         .record
-        .pointer("/responseElements/ConsoleLogin")
+        .get("responseElements")
+        .and_then(|response| response.get("ConsoleLogin"))
         .and_then(serde_json::Value::as_str)
         == Some("Failure");
     match (&event.error_code, &event.error_message) {

@@ -626,7 +626,10 @@ impl RuleSet {
                 load::Matcher::Pattern(pattern) => {
                     if is_ungated {
                         if let Some(all) = &mut screen_keys {
-                            pattern.top_level_keys().iter().for_each(|k| all.add_whole(k));
+                            pattern
+                                .top_level_keys()
+                                .iter()
+                                .for_each(|k| all.add_whole(k));
                         }
                         screen_patterns.push(pattern.clone());
                     }

@@ -594,3 +594,87 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     let err = RuleSet::from_bundle_on("%PDF", today).unwrap_err();
     assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
 }
+
+#[test]
+fn ungated_rules_screen_on_the_paths_they_read_and_never_lose_a_match() {
+    let rule = |name: &str, detection: &str| {
+        source(
+            &format!("rules/{name}.yml"),
+            &format!(
+                "title: {name}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}\nlevel: high\n"
+            ),
+        )
+    };
+    let set = RuleSet::compile(&[
+        rule(
+            "service-role",
+            "  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  internal:\n    sourceIPAddress: AWS Internal\n  condition: sel and not internal",
+        ),
+        rule(
+            "secret-resource",
+            "  sel:\n    resources.ARN|contains: ':secret:'\n  condition: sel",
+        ),
+        rule(
+            "suspended",
+            "  sel:\n    requestParameters|contains: Suspended\n  condition: sel",
+        ),
+        source(
+            "rules/agent.yml",
+            "title: agent\nlogsource: {product: aws, service: cloudtrail}\nfilter_pattern: '{ $.userAgent = \"TruffleHog\" }'\nlevel: low\n",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(set.ungated_rules().count(), 4);
+    assert!(set.has_prefilter(), "every path they read is known");
+    let cases = [
+        (
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1"},"sourceIPAddress":"198.51.100.7"}"#,
+            Some("service-role"),
+        ),
+        (
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1"},"sourceIPAddress":"AWS Internal"}"#,
+            None,
+        ),
+        (
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/admin/s"}}"#,
+            None,
+        ),
+        (
+            r#"{"resources":[{"ARN":"arn:aws:s3:::b"},{"ARN":"arn:aws:secretsmanager:r:1:secret:db"}]}"#,
+            Some("secret-resource"),
+        ),
+        (
+            r#"{"resources":[{"ARN":"arn:aws:s3:::b","type":":secret:"}]}"#,
+            None,
+        ),
+        (
+            r#"{"requestParameters":{"VersioningConfiguration":{"Status":"Suspended"}}}"#,
+            Some("suspended"),
+        ),
+        (
+            r#"{"requestParameters":{"bucketName":"b"},"responseElements":{"s":"Suspended"}}"#,
+            None,
+        ),
+        (r#"{"userAgent":"TruffleHog"}"#, Some("agent")),
+        (r#"{"userAgent":"aws-cli/2"}"#, None),
+    ];
+    for (fields, expected) in cases {
+        let text = format!(
+            r#"{{"eventName":"Any","eventSource":"s.amazonaws.com",{}"#,
+            &fields[1..]
+        );
+        let record: Value = serde_json::from_str(&text).unwrap();
+        let matched: Vec<&str> = set
+            .matching(&record)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(matched, expected.into_iter().collect::<Vec<_>>(), "{text}");
+        let screen = if expected.is_some() {
+            Screen::Evaluate
+        } else {
+            Screen::Skip
+        };
+        assert_eq!(set.screen(&text), screen, "{text}");
+    }
+}

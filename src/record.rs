@@ -276,7 +276,7 @@ pub fn read_head_and_projection<'a>(
             while let Some(Text(key)) = map.next_key()? {
                 let part = self.0.part(&key);
                 let wanted = part.is_some();
-                let mut build = |map: &mut A| match part {
+                let build = |map: &mut A| match part {
                     Some(Part::Fields(inner)) => map.next_value_seed(Pruned(inner)),
                     _ => map.next_value::<Value>(),
                 };

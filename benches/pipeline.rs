@@ -31,6 +31,11 @@ use trailwatch::ingest::{
 use trailwatch::pipeline;
 use trailwatch::record::parse_record;
 use trailwatch::rules::{RuleSet, RuleSource, builtin_sources};
+use trailwatch::state::{MemoryStore, block_on};
+use trailwatch::stateful::Stateful;
+
+/// The "now" of stateful alerting (claims and expiry; windows run on event times).
+const NOW: i64 = 1_800_000_000;
 
 /// Bound on one batch's decompressed subscription JSON, as CloudWatch Logs sends.
 const BATCH_BYTES: usize = 1024 * 1024;
@@ -258,20 +263,27 @@ fn cut(messages: &[String]) -> Vec<SubscriptionBuilder> {
         .collect()
 }
 
-/// The whole function on every payload: decode, match, and render each alert's SNS texts
-/// (subject, email body, and the JSON alert serialised as the SNS message does). Returns
-/// the alert count; panics if an event is skipped.
+/// The whole function on every payload: decode, match, decide with stateful alerting
+/// (in memory, fresh for each pass: correlations, first-seen, dedup, and matches of rules
+/// that only feed a correlation, as the function decides them before publishing), then
+/// render each alert's SNS texts (subject, email body, and the JSON alert serialised as
+/// the SNS message does). Returns the alert count; panics if an event is skipped.
 fn full_pass(rules: &RuleSet, payloads: &[Vec<u8>]) -> usize {
+    let state = MemoryStore::new();
+    let stateful = Stateful::new();
     let mut alerts = 0;
     for payload in payloads {
         let batch =
             parse_subscription_event(payload, DecodeLimits::default()).expect("built payload");
-        let outcome = pipeline::run(rules, batch);
+        let mut outcome = pipeline::run(rules, batch);
         assert!(
             outcome.skipped.is_empty(),
             "skipped events: {:?}",
             outcome.skipped
         );
+        let matches = outcome.take_matches();
+        let decided = block_on(stateful.apply(rules, &state, matches, NOW)).expect("memory state");
+        outcome.apply_state(decided);
         for alert in &outcome.alerts {
             divan::black_box((
                 alert.subject(),

@@ -33,7 +33,7 @@ impl CloudWatchMetrics {
 
     /// Metrics built from shared SDK configuration.
     pub fn from_conf(
-        sdk_config: &aws_config::SdkConfig,
+        sdk_config: &aws_types::SdkConfig,
         namespace: impl Into<String>,
     ) -> CloudWatchMetrics {
         CloudWatchMetrics::new(Client::new(sdk_config), namespace)

@@ -21,7 +21,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     /// A store on `table` with a client built from the shared SDK configuration.
-    pub fn from_conf(sdk_config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
+    pub fn from_conf(sdk_config: &aws_types::SdkConfig, table: impl Into<String>) -> DynamoStore {
         DynamoStore {
             client: Client::new(sdk_config),
             table: table.into(),

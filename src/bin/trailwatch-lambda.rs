@@ -72,7 +72,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!("{err}");
         err
     })?;
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::sdk_config_from_env();
     let format = MessageFormat {
         structure: config.message_structure,
         chatbot: config.chatbot,

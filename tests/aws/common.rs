@@ -49,8 +49,8 @@ pub struct TopicWithQueue {
     pub sqs: aws_sdk_sqs::Client,
 }
 
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    trailwatch::aws::load_sdk_config().await
+pub async fn sdk_config() -> aws_types::SdkConfig {
+    trailwatch::aws::sdk_config_from_env()
 }
 
 pub async fn topic_with_queue(fifo: bool) -> TopicWithQueue {

@@ -69,7 +69,7 @@ impl SnsPublisher {
 
     /// A publisher built from shared SDK configuration.
     pub fn from_conf(
-        sdk_config: &aws_config::SdkConfig,
+        sdk_config: &aws_types::SdkConfig,
         topic_arn: impl Into<String>,
     ) -> SnsPublisher {
         SnsPublisher::new(Client::new(sdk_config), topic_arn)

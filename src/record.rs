@@ -1,10 +1,12 @@
 //! CloudTrail records: decides whether a text is a CloudTrail record and reads the
 //! fields an alert shows (who, what, where, when) out of it.
 //!
-//! A record stays a `serde_json::Value` so rules can reach any field; this module only
-//! adds the checks and the readable views. It never rejects a record for fields that
-//! are merely unusual: only non-JSON, non-objects and objects without `eventName` and
-//! `eventSource` are refused.
+//! A record stays a `serde_json::Value` so rules can reach any field; this module adds
+//! the checks, the readable views, and the cheap reads the prefilter makes from a
+//! record's text without building it: the head (`eventName`, identity type, error code)
+//! and a [`Projection`] onto the field paths some rules read. It never rejects a record
+//! for fields that are merely unusual: only non-JSON, non-objects and objects without
+//! `eventName` and `eventSource` are refused.
 
 use std::borrow::Cow;
 

@@ -211,25 +211,30 @@ impl<'de> serde::de::Visitor<'de> for Pruned<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        #[derive(Deserialize)]
-        struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
         let mut out = serde_json::Map::new();
-        while let Some(Key(key)) = map.next_key()? {
-            match self.0.part(&key) {
-                Some(Part::Whole) => {
-                    let value: Value = map.next_value()?;
-                    out.insert(key.into_owned(), value);
-                }
-                Some(Part::Fields(inner)) => {
-                    let value = map.next_value_seed(Pruned(inner))?;
-                    out.insert(key.into_owned(), value);
-                }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
+        while let Some(Text(key)) = map.next_key()? {
+            if let Some(value) = next_part(&mut map, self.0.part(&key))? {
+                out.insert(key.into_owned(), value);
             }
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// A JSON string, borrowed from the text where it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The value of the map entry being read, built as far as `part` says: whole, pruned to
+/// its fields, or (not projected) skipped without being built.
+fn next_part<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+    part: Option<&Part>,
+) -> Result<Option<Value>, A::Error> {
+    match part {
+        Some(Part::Whole) => map.next_value().map(Some),
+        Some(Part::Fields(inner)) => map.next_value_seed(Pruned(inner)).map(Some),
+        None => map.next_value::<serde::de::IgnoredAny>().map(|_| None),
     }
 }
 
@@ -242,9 +247,6 @@ pub fn read_head_and_projection<'a>(
     keys: &Projection,
 ) -> Option<(RecordHead<'a>, Value)> {
     use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
-
-    #[derive(Deserialize)]
-    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
     #[derive(Deserialize)]
     struct Identity<'a> {
@@ -278,10 +280,8 @@ pub fn read_head_and_projection<'a>(
             while let Some(Text(key)) = map.next_key()? {
                 let part = self.0.part(&key);
                 let wanted = part.is_some();
-                let build = |map: &mut A| match part {
-                    Some(Part::Fields(inner)) => map.next_value_seed(Pruned(inner)),
-                    _ => map.next_value::<Value>(),
-                };
+                // Only called for wanted keys, so it always builds a value.
+                let build = |map: &mut A| next_part(map, part).map(Option::unwrap_or_default);
                 match key.as_ref() {
                     "eventName" | "eventSource" => {
                         let Text(value) = map.next_value()?;
@@ -325,12 +325,10 @@ pub fn read_head_and_projection<'a>(
                         let value: Option<IgnoredAny> = map.next_value()?;
                         once(&mut error_code, value.is_some(), "errorCode")?;
                     }
-                    _ if wanted => {
-                        let value = build(&mut map)?;
-                        projection.insert(key.into_owned(), value);
-                    }
                     _ => {
-                        map.next_value::<IgnoredAny>()?;
+                        if let Some(value) = next_part(&mut map, part)? {
+                            projection.insert(key.into_owned(), value);
+                        }
                     }
                 }
             }

@@ -30,24 +30,16 @@ fn rules() -> &'static RuleSet {
     RULES.get_or_init(|| RuleSet::builtin().expect("the built-in rules compile"))
 }
 
-/// Rules the prefilter cannot gate: the screen evaluates them on a projection of the
-/// paths they read (nested, through arrays, an object read as text, a filter pattern).
+/// Rules the prefilter cannot gate (`tests/fixtures/ungated-rules`): the screen evaluates
+/// them on a projection of the paths they read (nested, through arrays, an object read
+/// as text, a filter pattern).
 fn ungated_rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
     RULES.get_or_init(|| {
-        let rule = |name: &str, body: &str| trailwatch::rules::RuleSource {
-            path: format!("{name}.yml"),
-            text: format!(
-                "title: {name}\nlogsource: {{product: aws, service: cloudtrail}}\n{body}\nlevel: high\n"
-            ),
-        };
-        RuleSet::compile(&[
-            rule("arn", "detection:\n  sel:\n    userIdentity.arn|re: ':assumed-role/aws:'\n  internal:\n    sourceIPAddress: AWS Internal\n  condition: sel and not internal"),
-            rule("resources", "detection:\n  sel:\n    resources.ARN|contains: ':secret:'\n  condition: sel"),
-            rule("params", "detection:\n  sel:\n    requestParameters|contains: Suspended\n  condition: sel"),
-            rule("agent", "filter_pattern: '{ $.userAgent = \"TruffleHog\" }'"),
-        ])
-        .expect("the ungated rules compile")
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/ungated-rules");
+        let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
+            .expect("tests/fixtures/ungated-rules");
+        RuleSet::compile(&sources).expect("the ungated rules compile")
     })
 }
 

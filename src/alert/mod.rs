@@ -185,17 +185,10 @@ impl Alert {
         render::text_body(self, max_bytes)
     }
 
-    /// The JSON alert, with the record replaced by a note when the whole would be over
-    /// `max_bytes` (the note keeps the event id, to find the record in CloudTrail).
-    pub fn json_within(&self, max_bytes: usize) -> Value {
-        match serde_json::from_str(&self.json_text_within(max_bytes)) {
-            Ok(value) => value,
-            Err(_) => Value::Null,
-        }
-    }
-
-    /// [`Alert::json_within`] as text, serialised straight from the alert (no copy of
-    /// the record as a JSON value).
+    /// The JSON alert as text, with the record replaced by a note when the whole would
+    /// be over `max_bytes` (the note keeps the event id, to find the record in
+    /// CloudTrail). Serialised straight from the alert (no copy of the record as a JSON
+    /// value).
     pub fn json_text_within(&self, max_bytes: usize) -> String {
         let full = serde_json::to_string(self).unwrap_or_default();
         if full.len() <= max_bytes {

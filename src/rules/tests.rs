@@ -260,7 +260,8 @@ fn the_committed_builtin_bundle_is_current() {
         builtin::BUILTIN_BUNDLE.is_some(),
         "build.rs did not embed the committed bundle"
     );
-    let from_bundle = RuleSet::builtin().unwrap();
+    // The embedded bundle itself: `RuleSet::builtin` would fall back to the YAML.
+    let from_bundle = RuleSet::from_bundle(builtin::BUILTIN_BUNDLE.unwrap()).unwrap();
     let from_yaml = RuleSet::compile_builtin_yaml().unwrap();
     assert_eq!(from_bundle.rules(), from_yaml.rules());
     assert_eq!(from_bundle.correlations(), from_yaml.correlations());
@@ -597,33 +598,8 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
 
 #[test]
 fn ungated_rules_screen_on_the_paths_they_read_and_never_lose_a_match() {
-    let rule = |name: &str, detection: &str| {
-        source(
-            &format!("rules/{name}.yml"),
-            &format!(
-                "title: {name}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}\nlevel: high\n"
-            ),
-        )
-    };
-    let set = RuleSet::compile(&[
-        rule(
-            "service-role",
-            "  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  internal:\n    sourceIPAddress: AWS Internal\n  condition: sel and not internal",
-        ),
-        rule(
-            "secret-resource",
-            "  sel:\n    resources.ARN|contains: ':secret:'\n  condition: sel",
-        ),
-        rule(
-            "suspended",
-            "  sel:\n    requestParameters|contains: Suspended\n  condition: sel",
-        ),
-        source(
-            "rules/agent.yml",
-            "title: agent\nlogsource: {product: aws, service: cloudtrail}\nfilter_pattern: '{ $.userAgent = \"TruffleHog\" }'\nlevel: low\n",
-        ),
-    ])
-    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ungated-rules");
+    let set = RuleSet::compile(&read_rule_dir(&dir).unwrap()).unwrap();
     assert_eq!(set.ungated_rules().count(), 4);
     assert!(set.has_prefilter(), "every path they read is known");
     let cases = [

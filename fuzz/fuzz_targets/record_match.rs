@@ -4,7 +4,8 @@
 //! Invariants checked beyond "no panic":
 //! - the cheap head read agrees with the full parse, and the screen never skips a
 //!   record some rule matches (or an exclusion suppresses), for the built-in rules and
-//!   for rules the prefilter cannot gate (screened on a projection of nested paths);
+//!   for rules the prefilter cannot gate (screened on a projection of nested paths, or
+//!   ruled out by a search for the literals their matches require);
 //! - `pipeline::run` accounts for every line (read = processed + skipped) and gives the
 //!   same alerts as matching each record directly;
 //! - stateful alerting (correlations, first-seen, dedup, in memory) runs twice over the
@@ -43,6 +44,18 @@ fn ungated_rules() -> &'static RuleSet {
     })
 }
 
+/// Rules the prefilter cannot gate that name literals (`tests/fixtures/literal-rules`):
+/// the screen rules them out by searching the record's text, escapes and all.
+fn literal_rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/literal-rules");
+        let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
+            .expect("tests/fixtures/literal-rules");
+        RuleSet::compile(&sources).expect("the literal rules compile")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let rules = rules();
@@ -63,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
                 panic!("record_head read {:?}, parse_record: {err}", head.event_name)
             });
             assert_eq!(record["eventName"].as_str(), Some(&*head.event_name));
-            for rules in [rules, ungated_rules()] {
+            for rules in [rules, ungated_rules(), literal_rules()] {
                 if rules.screen(line) == Screen::Skip {
                     let verdict = rules.evaluate(record);
                     assert!(

@@ -12,6 +12,7 @@ mod builtin;
 mod bundle;
 mod exclusion;
 pub mod filter_pattern;
+mod literals;
 mod load;
 mod prefilter;
 mod selftest;
@@ -417,6 +418,9 @@ struct UngatedScreen {
     rules: Vec<rsigma_eval::CompiledRule>,
     patterns: Vec<filter_pattern::FilterPattern>,
     keys: Option<crate::record::Projection>,
+    /// When every ungated rule is Sigma and names text a match leaves in the record:
+    /// a record whose text holds none of it is not read for them at all.
+    literals: Option<literals::RequiredLiterals>,
 }
 
 /// What [`RuleSet::screen`] decided about a record from its text alone.
@@ -640,6 +644,10 @@ impl RuleSet {
         }
         let ungated_screen = (!ungated.is_empty()).then(|| {
             UngatedScreen {
+                literals: screen_patterns
+                    .is_empty()
+                    .then(|| literals::RequiredLiterals::of(&screen_rules))
+                    .flatten(),
                 rules: screen_rules,
                 patterns: screen_patterns,
                 // The head read needs the identity type even where the rules take
@@ -941,29 +949,27 @@ impl RuleSet {
 
     /// Decides from a record's text whether it is worth building: `Skip` only for a
     /// valid CloudTrail record that no rule can match. Gated rules are checked on the
-    /// record's head (see the prefilter); rules the prefilter cannot gate are evaluated
-    /// on a projection holding just the top-level keys they read. Anything that cannot
-    /// be decided cheaply (bad JSON, a missing field) is `Evaluate`, so the full parse
-    /// reports the precise reason.
+    /// record's head (see the prefilter). Rules the prefilter cannot gate are ruled out
+    /// when the text holds none of the literals their matches require (see
+    /// [`literals`]); otherwise they are evaluated on a projection holding just the field
+    /// paths they read. Anything that cannot be decided cheaply (bad JSON, a missing
+    /// field) is `Evaluate`, so the full parse reports the precise reason.
     pub fn screen(&self, text: &str) -> Screen {
-        if !self.has_prefilter() {
-            return Screen::Evaluate;
-        }
         static NONE: crate::record::Projection = crate::record::Projection::empty();
-        let keys = match &self.ungated_screen {
-            Some(UngatedScreen {
-                keys: Some(keys), ..
-            }) => keys,
-            _ => &NONE,
+        let ungated = match &self.ungated_screen {
+            Some(screen) if screen.literals.as_ref().is_some_and(|l| l.rule_out(text)) => None,
+            Some(UngatedScreen { keys: None, .. }) => return Screen::Evaluate,
+            other => other.as_ref(),
         };
-        // One pass: the head for the gates, and the keys the ungated rules read.
+        let keys = ungated.and_then(|s| s.keys.as_ref()).unwrap_or(&NONE);
+        // One pass: the head for the gates, and the paths the ungated rules read.
         let Some((head, projection)) = crate::record::read_head_and_projection(text, keys) else {
             return Screen::Evaluate;
         };
         if self.record_filter.may_match(&head) {
             return Screen::Evaluate;
         }
-        let Some(screen) = &self.ungated_screen else {
+        let Some(screen) = ungated else {
             return Screen::Skip;
         };
         let view = view::RecordView::new(&projection);
@@ -986,9 +992,17 @@ impl RuleSet {
     }
 
     /// True when [`RuleSet::screen`] can skip anything: false when an ungated rule may
-    /// read any key of a record (a keyword search), so every record must be built.
+    /// read any key of a record (a keyword search) and names no literal its matches
+    /// require, so every record must be built.
     pub fn has_prefilter(&self) -> bool {
-        !matches!(&self.ungated_screen, Some(UngatedScreen { keys: None, .. }))
+        !matches!(
+            &self.ungated_screen,
+            Some(UngatedScreen {
+                keys: None,
+                literals: None,
+                ..
+            })
+        )
     }
 
     /// The rules that match a CloudTrail record, in load order (exclusions applied).

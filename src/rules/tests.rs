@@ -654,3 +654,85 @@ fn ungated_rules_screen_on_the_paths_they_read_and_never_lose_a_match() {
         assert_eq!(set.screen(&text), screen, "{text}");
     }
 }
+
+#[test]
+fn rules_that_name_literals_are_ruled_out_by_a_search_and_never_lose_a_match() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/literal-rules");
+    let set = RuleSet::compile(&read_rule_dir(&dir).unwrap()).unwrap();
+    assert_eq!(set.ungated_rules().count(), 4);
+    assert!(
+        set.has_prefilter(),
+        "a keyword search is screened by its literal"
+    );
+    let cases = [
+        (
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1"},"sourceIPAddress":"198.51.100.7"}"#,
+            Some("service-role"),
+            Screen::Evaluate,
+        ),
+        (
+            // The search ignores case, the regex does not: built and evaluated (the
+            // keyword rule reads every field, so there is no projection to screen on).
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/AWS:x/i-1"}}"#,
+            None,
+            Screen::Evaluate,
+        ),
+        (
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/admin/s"}}"#,
+            None,
+            Screen::Skip,
+        ),
+        (
+            r#"{"userAgent":"trufflehog"}"#,
+            Some("agent"),
+            Screen::Evaluate,
+        ),
+        (r#"{"userAgent":"aws-cli/2"}"#, None, Screen::Skip),
+        (
+            r#"{"requestParameters":{"VersioningConfiguration":{"Status": "Suspended"}}}"#,
+            Some("suspended"),
+            Screen::Evaluate,
+        ),
+        (
+            r#"{"requestParameters":{"VersioningConfiguration":{"Status":"Enabled"}}}"#,
+            None,
+            Screen::Skip,
+        ),
+        (
+            r#"{"requestParameters":{"host":"api.evil-domain.example"}}"#,
+            Some("keyword"),
+            Screen::Evaluate,
+        ),
+        // A literal spelled with escapes, or text with other characters than ASCII,
+        // is not ruled out by the search: the rules are evaluated.
+        (
+            r#"{"requestParameters":{"host":"evil\u002ddomain.example"}}"#,
+            Some("keyword"),
+            Screen::Evaluate,
+        ),
+        (
+            r#"{"userIdentity":{"arn":"arn:aws:sts::1:assumed-role\/aws:x\/i-1"}}"#,
+            Some("service-role"),
+            Screen::Evaluate,
+        ),
+        (
+            r#"{"userAgent":"ﬀ","sourceIPAddress":"1"}"#,
+            None,
+            Screen::Evaluate,
+        ),
+    ];
+    for (fields, expected, screen) in cases {
+        let text = format!(
+            r#"{{"eventName":"Any","eventSource":"s.amazonaws.com",{}"#,
+            &fields[1..]
+        );
+        let record: Value = serde_json::from_str(&text).unwrap();
+        let matched: Vec<&str> = set
+            .matching(&record)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(matched, expected.into_iter().collect::<Vec<_>>(), "{text}");
+        assert_eq!(set.screen(&text), screen, "{text}");
+    }
+}

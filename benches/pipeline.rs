@@ -58,6 +58,7 @@ struct Input {
     subscriptions: Vec<Vec<u8>>,
     /// Every log event's message (one CloudTrail record each).
     records: Vec<String>,
+    no_rules: RuleSet,
     builtin: RuleSet,
     sigma: RuleSet,
     combined: RuleSet,
@@ -131,6 +132,7 @@ fn prepare() -> Result<Input, String> {
         gzipped,
         subscriptions,
         records,
+        no_rules: RuleSet::compile(&[]).map_err(|e| e.to_string())?,
         builtin,
         sigma,
         combined,
@@ -396,6 +398,16 @@ mod decode {
 /// The whole function (decode, match, render) over every batch; throughput in events.
 mod pipeline_with {
     use super::*;
+
+    /// The floor the function itself pays: decode, and the screen's read of each
+    /// record's head. With no rule to match, no record is built.
+    #[divan::bench]
+    fn a_no_rules(bencher: Bencher) {
+        let input = input();
+        bencher
+            .counter(ItemsCount::new(input.events))
+            .bench(|| full_pass(&input.no_rules, &input.payloads));
+    }
 
     #[divan::bench]
     fn b_builtin_rules(bencher: Bencher) {

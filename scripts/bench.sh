@@ -76,7 +76,7 @@ decode = stages["a_decode_only"]["eps"]
 print(f"\n== summary: {events} events; stage figures are divan medians")
 print(f"{'stage':<34} {'events/s':>12} {'/ decode':>9} {'share of a':>11}")
 parts = ("envelope_base64", "gunzip", "subscription_json", "record_parse")
-for key in ("a_decode_only", *parts, "b_builtin_rules", "c_sigmahq_rules", "d_builtin_and_sigmahq"):
+for key in ("a_decode_only", *parts, "a_no_rules", "b_builtin_rules", "c_sigmahq_rules", "d_builtin_and_sigmahq"):
     eps = stages[key]["eps"]
     ratio = f"{'':>9} {decode / eps:>11.0%}" if key in parts else f"{eps / decode:>8.2f}x"
     print(f"{key:<34} {eps:>12,.0f} {ratio}")

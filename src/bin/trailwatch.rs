@@ -229,8 +229,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut stdout = std::io::stdout().lock();
-    let mut total = Outcome::default();
+    // Buffered: one write per buffer, not per line (a replay prints thousands).
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // Counts only: a replay of months of archives keeps no alert once it is printed, so
+    // memory stays at one input's worth.
+    let mut total = ScanTotals::default();
     let mut skip_lines = Vec::new();
     let mut unreadable_inputs = 0;
     for path in &args.paths {
@@ -274,16 +277,16 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             outcome
                 .skipped
                 .iter()
-                .take(MAX_SKIPS_SHOWN)
+                .take(MAX_SKIPS_SHOWN.saturating_sub(skip_lines.len()))
                 .map(|skipped| format!("{path}: {}: {}", skipped.id, skipped.reason)),
         );
-        total.absorb(outcome);
+        total.add(&outcome);
     }
     stdout.flush()?;
     print_summary(&total, &skip_lines, args.paths.len(), unreadable_inputs);
     Ok(if unreadable_inputs > 0 {
         ExitCode::from(2)
-    } else if args.fail_on_alert && !total.alerts.is_empty() {
+    } else if args.fail_on_alert && total.alerts > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -369,29 +372,53 @@ fn or_dash(text: &str) -> &str {
 
 const MAX_SKIPS_SHOWN: usize = 20;
 
+/// What a scan found over all its inputs, as counts.
+#[derive(Debug, Default)]
+struct ScanTotals {
+    events_processed: u64,
+    events_skipped: u64,
+    alerts: u64,
+    suppressed: usize,
+    deduplicated: usize,
+    alerts_per_rule: std::collections::BTreeMap<String, u64>,
+}
+
+impl ScanTotals {
+    fn add(&mut self, outcome: &Outcome) {
+        self.events_processed += outcome.events_processed;
+        self.events_skipped += outcome.events_skipped();
+        self.alerts += outcome.alerts.len() as u64;
+        self.suppressed += outcome.suppressed.len();
+        self.deduplicated += outcome.deduplicated.len();
+        for (rule, count) in outcome.alerts_per_rule() {
+            *self.alerts_per_rule.entry(rule.to_owned()).or_default() += count;
+        }
+    }
+}
+
 fn print_summary(
-    outcome: &Outcome,
+    total: &ScanTotals,
     skip_lines: &[String],
     inputs: usize,
     unreadable_inputs: usize,
 ) {
     eprintln!(
         "trailwatch: {} event(s) read from {} input(s): {} processed, {} skipped; {} alert(s){}{}",
-        outcome.events_read(),
+        total.events_processed + total.events_skipped,
         inputs - unreadable_inputs,
-        outcome.events_processed,
-        outcome.events_skipped(),
-        outcome.alerts.len(),
-        if outcome.suppressed.is_empty() {
+        total.events_processed,
+        total.events_skipped,
+        total.alerts,
+        if total.suppressed == 0 {
             String::new()
         } else {
-            format!(", {} suppressed by exclusions", outcome.suppressed.len())
-        } + &if outcome.deduplicated.is_empty() {
+            format!(", {} suppressed by exclusions", total.suppressed)
+        } + &if total.deduplicated == 0 {
             String::new()
         } else {
             format!(
                 ", {} repeat(s) held back by dedup windows",
-                outcome.deduplicated.len()
+                total.deduplicated
             )
         },
         if unreadable_inputs > 0 {
@@ -403,13 +430,13 @@ fn print_summary(
     for line in skip_lines.iter().take(MAX_SKIPS_SHOWN) {
         eprintln!("  skipped {line}");
     }
-    if outcome.skipped.len() > MAX_SKIPS_SHOWN {
+    if total.events_skipped > MAX_SKIPS_SHOWN as u64 {
         eprintln!(
             "  ... and {} more skipped",
-            outcome.skipped.len() - MAX_SKIPS_SHOWN
+            total.events_skipped - MAX_SKIPS_SHOWN as u64
         );
     }
-    for (rule, count) in outcome.alerts_per_rule() {
+    for (rule, count) in &total.alerts_per_rule {
         eprintln!("  {count:>6}  {rule}");
     }
 }

@@ -418,3 +418,33 @@ fn random_bytes_never_panic() {
         scan(path, &[]).assert_no_panic();
     }
 }
+
+/// The summary adds up every input, and shows at most 20 skip lines in all (the scan
+/// keeps counts, not alerts, from one input to the next).
+#[test]
+fn summary_counts_every_input_and_caps_the_skip_lines() {
+    let dir = TempDir::new();
+    let mut paths = Vec::new();
+    for input in 0..2 {
+        let mut text = compact("stop-logging-success.json");
+        text.push('\n');
+        for _ in 0..15 {
+            text.push_str("not json\n");
+        }
+        paths.push(dir.write(&format!("input-{input}.jsonl"), text.as_bytes()));
+    }
+    let run = trailwatch(&args(&[&"scan", &paths[0], &paths[1]]));
+    run.assert_code(0).assert_stderr_has(&[
+        "32 event(s) read from 2 input(s): 2 processed, 30 skipped; 2 alert(s)",
+        "  ... and 10 more skipped",
+        "       2  cloudtrail-logging-changed",
+    ]);
+    assert_eq!(run.stderr.matches("  skipped ").count(), 20, "{run}");
+    assert_eq!(
+        run.stderr
+            .matches(&format!("  skipped {}", paths[1].display()))
+            .count(),
+        5,
+        "{run}"
+    );
+}

@@ -31,29 +31,26 @@ fn rules() -> &'static RuleSet {
     RULES.get_or_init(|| RuleSet::builtin().expect("the built-in rules compile"))
 }
 
+/// A rule set from `tests/fixtures/<name>`.
+fn fixture_rules(name: &str) -> RuleSet {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    let sources = trailwatch::rules::read_rule_dir(&dir).expect("fixture rules");
+    RuleSet::compile(&sources).expect("fixture rules compile")
+}
+
 /// Rules the prefilter cannot gate (`tests/fixtures/ungated-rules`): the screen evaluates
 /// them on a projection of the paths they read (nested, through arrays, an object read
 /// as text, a filter pattern).
 fn ungated_rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/ungated-rules");
-        let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
-            .expect("tests/fixtures/ungated-rules");
-        RuleSet::compile(&sources).expect("the ungated rules compile")
-    })
+    RULES.get_or_init(|| fixture_rules("ungated-rules"))
 }
 
 /// Rules the prefilter cannot gate that name literals (`tests/fixtures/literal-rules`):
 /// the screen rules them out by searching the record's text, escapes and all.
 fn literal_rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/literal-rules");
-        let sources = trailwatch::rules::read_rule_dir(std::path::Path::new(dir))
-            .expect("tests/fixtures/literal-rules");
-        RuleSet::compile(&sources).expect("the literal rules compile")
-    })
+    RULES.get_or_init(|| fixture_rules("literal-rules"))
 }
 
 fuzz_target!(|data: &[u8]| {

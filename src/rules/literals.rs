@@ -30,7 +30,7 @@ use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use rsigma_eval::matcher::{CompiledMatcher, GroupMode};
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
-use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
+use rsigma_parser::{ConditionExpr, Quantifier};
 
 /// Literals shorter than this are too common to be worth a search.
 const MIN_LITERAL_LEN: usize = 3;
@@ -146,13 +146,8 @@ fn condition_literals(
             quantifier,
             pattern,
         } => {
-            let selected = named
-                .iter()
-                .filter(|(name, _)| match pattern {
-                    SelectorPattern::Them => !name.starts_with('_'),
-                    SelectorPattern::Pattern(p) => rsigma_parser::detection_name_matches(p, name),
-                })
-                .map(|(_, detection)| detection_literals(detection));
+            let selected =
+                super::prefilter::selected_detections(pattern, named).map(detection_literals);
             match quantifier {
                 Quantifier::All => best(selected),
                 Quantifier::Any | Quantifier::Count(1..) => union(selected),
@@ -174,7 +169,8 @@ fn detection_literals(detection: &CompiledDetection) -> Option<Literals> {
 }
 
 fn item_literals(item: &CompiledDetectionItem) -> Option<Literals> {
-    if item.exists == Some(false) {
+    // `exists: false` matches an absent field; `exists: true` names no text.
+    if item.exists.is_some() {
         return None;
     }
     matcher_literals(&item.matcher)
@@ -372,6 +368,44 @@ mod tests {
         );
         assert_eq!(
             literals("  a:\n    userAgent: TruffleHog\n  condition: not a\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn selectors_need_a_literal_from_each_detection_they_may_pick() {
+        let two = "  sel_a:\n    userAgent: TruffleHog\n  sel_b:\n    userAgent: Kali-Linux\n";
+        assert_eq!(
+            literals(&format!("{two}  condition: 1 of sel_*\n")),
+            Some(vec!["kali-linux".into(), "trufflehog".into()])
+        );
+        assert_eq!(
+            literals(&format!("{two}  condition: all of sel_*\n")).map(|l| l.len()),
+            Some(1)
+        );
+        for condition in ["all of nothing_*", "1 of nothing_*", "0 of them"] {
+            assert_eq!(
+                literals(&format!("{two}  condition: {condition}\n")),
+                None,
+                "{condition}"
+            );
+        }
+        assert_eq!(
+            literals(&format!(
+                "{two}  sel_c:\n    sourceIPAddress|cidr: 10.0.0.0/8\n  condition: 1 of them\n"
+            )),
+            None,
+            "one detection without a literal"
+        );
+        assert_eq!(
+            literals(&format!(
+                "{two}  _filter:\n    sourceIPAddress|cidr: 10.0.0.0/8\n  condition: 1 of them\n"
+            )),
+            Some(vec!["kali-linux".into(), "trufflehog".into()]),
+            "`them` leaves out names starting with _"
+        );
+        assert_eq!(
+            literals("  sel:\n    userAgent|exists: true\n  condition: sel\n"),
             None
         );
     }

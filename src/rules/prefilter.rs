@@ -175,13 +175,7 @@ fn condition_gate(condition: &ConditionExpr, named: &HashMap<String, Detection>)
             quantifier,
             pattern,
         } => {
-            let selected = named
-                .iter()
-                .filter(|(name, _)| match pattern {
-                    SelectorPattern::Them => !name.starts_with('_'),
-                    SelectorPattern::Pattern(p) => rsigma_parser::detection_name_matches(p, name),
-                })
-                .map(|(_, detection)| detection_gate(detection));
+            let selected = selected_detections(pattern, named).map(detection_gate);
             match quantifier {
                 Quantifier::All => selected.fold(Gate::Any, Gate::and),
                 Quantifier::Any => selected.reduce(Gate::or).unwrap_or(Gate::Any),
@@ -189,6 +183,18 @@ fn condition_gate(condition: &ConditionExpr, named: &HashMap<String, Detection>)
             }
         }
     }
+}
+
+/// The named detections a `1 of` / `all of` selector picks, by rsigma's own rule
+/// (`them`: every name not starting with `_`).
+pub(crate) fn selected_detections<'a, D>(
+    pattern: &'a SelectorPattern,
+    named: &'a HashMap<String, D>,
+) -> impl Iterator<Item = &'a D> {
+    named
+        .iter()
+        .filter(|(name, _)| pattern.matches_detection_name(name))
+        .map(|(_, detection)| detection)
 }
 
 /// The gate of a Sigma rule.

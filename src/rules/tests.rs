@@ -596,10 +596,36 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
 }
 
+/// The rule set in `tests/fixtures/<name>`.
+fn fixture_rules(name: &str) -> RuleSet {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    RuleSet::compile(&read_rule_dir(&dir).unwrap()).unwrap()
+}
+
+/// Each case's fields make a record (after an `eventName` no rule gates on): `set`
+/// matches it with `expected` (a rule name, or none) and screens it as `screen`.
+fn assert_screens(set: &RuleSet, cases: &[(&str, Option<&str>, Screen)]) {
+    for &(fields, expected, screen) in cases {
+        let text = format!(
+            r#"{{"eventName":"Any","eventSource":"s.amazonaws.com",{}"#,
+            &fields[1..]
+        );
+        let record: Value = serde_json::from_str(&text).unwrap();
+        let matched: Vec<&str> = set
+            .matching(&record)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(matched, expected.into_iter().collect::<Vec<_>>(), "{text}");
+        assert_eq!(set.screen(&text), screen, "{text}");
+    }
+}
+
 #[test]
 fn ungated_rules_screen_on_the_paths_they_read_and_never_lose_a_match() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ungated-rules");
-    let set = RuleSet::compile(&read_rule_dir(&dir).unwrap()).unwrap();
+    let set = fixture_rules("ungated-rules");
     assert_eq!(set.ungated_rules().count(), 4);
     assert!(set.has_prefilter(), "every path they read is known");
     let cases = [
@@ -634,31 +660,21 @@ fn ungated_rules_screen_on_the_paths_they_read_and_never_lose_a_match() {
         (r#"{"userAgent":"TruffleHog"}"#, Some("agent")),
         (r#"{"userAgent":"aws-cli/2"}"#, None),
     ];
-    for (fields, expected) in cases {
-        let text = format!(
-            r#"{{"eventName":"Any","eventSource":"s.amazonaws.com",{}"#,
-            &fields[1..]
-        );
-        let record: Value = serde_json::from_str(&text).unwrap();
-        let matched: Vec<&str> = set
-            .matching(&record)
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        assert_eq!(matched, expected.into_iter().collect::<Vec<_>>(), "{text}");
+    // Here the screen skips exactly the records no rule matches.
+    let cases = cases.map(|(fields, expected)| {
         let screen = if expected.is_some() {
             Screen::Evaluate
         } else {
             Screen::Skip
         };
-        assert_eq!(set.screen(&text), screen, "{text}");
-    }
+        (fields, expected, screen)
+    });
+    assert_screens(&set, &cases);
 }
 
 #[test]
 fn rules_that_name_literals_are_ruled_out_by_a_search_and_never_lose_a_match() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/literal-rules");
-    let set = RuleSet::compile(&read_rule_dir(&dir).unwrap()).unwrap();
+    let set = fixture_rules("literal-rules");
     assert_eq!(set.ungated_rules().count(), 4);
     assert!(
         set.has_prefilter(),
@@ -721,18 +737,5 @@ fn rules_that_name_literals_are_ruled_out_by_a_search_and_never_lose_a_match() {
             Screen::Evaluate,
         ),
     ];
-    for (fields, expected, screen) in cases {
-        let text = format!(
-            r#"{{"eventName":"Any","eventSource":"s.amazonaws.com",{}"#,
-            &fields[1..]
-        );
-        let record: Value = serde_json::from_str(&text).unwrap();
-        let matched: Vec<&str> = set
-            .matching(&record)
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        assert_eq!(matched, expected.into_iter().collect::<Vec<_>>(), "{text}");
-        assert_eq!(set.screen(&text), screen, "{text}");
-    }
+    assert_screens(&set, &cases);
 }

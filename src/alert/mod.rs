@@ -54,6 +54,10 @@ pub struct Alert {
     pub first_seen: Option<FirstSeenSummary>,
     /// The CloudTrail record (for a correlation: the event that made it fire).
     pub record: Value,
+    /// The email body's prose sections (why it matters, what to do, known false
+    /// positives), rendered from the rule once and shared by all its alerts.
+    #[serde(skip)]
+    prose: std::sync::Arc<str>,
 }
 
 /// Field/value pairs as a JSON object (`{"sourceIPAddress": "203.0.113.9"}`).
@@ -128,6 +132,7 @@ impl Alert {
             dedup: None,
             first_seen: None,
             record,
+            prose: rule.rendered.get_or_render(|| render::rule_prose(rule)),
         }
     }
 
@@ -219,6 +224,7 @@ impl Alert {
             dedup: self.dedup.clone(),
             first_seen: self.first_seen.clone(),
             record: Value::Null,
+            prose: self.prose.clone(),
         }
     }
 

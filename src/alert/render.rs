@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Alert;
+use crate::rules::Rule;
 
 /// SNS subjects must be under 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -137,6 +138,27 @@ fn section(body: &mut String, heading: &str, text: &str) {
     );
 }
 
+/// The rule's prose as the body shows it: why it matters, what to do, known false
+/// positives. The same for every alert of the rule, so rendered once per rule.
+pub(super) fn rule_prose(rule: &Rule) -> String {
+    let mut prose = String::new();
+    if let Some(description) = &rule.description {
+        section(&mut prose, "Why it matters", &wrap(description, 78));
+    }
+    if let Some(runbook) = &rule.runbook {
+        section(&mut prose, "What to do", runbook);
+    }
+    if !rule.falsepositives.is_empty() {
+        let list: Vec<String> = rule
+            .falsepositives
+            .iter()
+            .map(|f| format!("- {f}"))
+            .collect();
+        section(&mut prose, "Known false positives", &list.join("\n"));
+    }
+    prose
+}
+
 /// The summary part of the body: everything but the record.
 fn summary(alert: &Alert) -> String {
     let event = &alert.event;
@@ -234,20 +256,7 @@ fn summary(alert: &Alert) -> String {
     };
     line("Rule:", &rule);
     line("Tags:", &alert.tags.join(", "));
-    if let Some(description) = &alert.description {
-        section(&mut body, "Why it matters", &wrap(description, 78));
-    }
-    if let Some(runbook) = &alert.runbook {
-        section(&mut body, "What to do", runbook);
-    }
-    if !alert.falsepositives.is_empty() {
-        let list: Vec<String> = alert
-            .falsepositives
-            .iter()
-            .map(|f| format!("- {f}"))
-            .collect();
-        section(&mut body, "Known false positives", &list.join("\n"));
-    }
+    body.push_str(&alert.prose);
     if let Some(url) = alert.console_url() {
         section(&mut body, "View in the CloudTrail console", &url);
     }

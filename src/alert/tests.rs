@@ -24,6 +24,7 @@ fn rule() -> Rule {
         first_seen: None,
         route: None,
         correlation: None,
+        rendered: Default::default(),
     }
 }
 

@@ -689,6 +689,7 @@ fn metadata(
         first_seen: None,
         route: None,
         correlation: None,
+        rendered: super::RenderedOnce::default(),
     }
 }
 

@@ -159,6 +159,28 @@ pub struct Rule {
     /// For a Sigma correlation rule: what it correlates (it has no matcher of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation: Option<Correlation>,
+    /// Text the alert module derives from the rule once and every alert shares (the
+    /// email body's prose sections).
+    #[serde(skip)]
+    pub(crate) rendered: RenderedOnce,
+}
+
+/// A slot for text derived from a rule on first use, then shared: rules compare equal
+/// whether or not it is filled.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RenderedOnce(std::sync::OnceLock<std::sync::Arc<str>>);
+
+impl RenderedOnce {
+    /// The text, rendered by `render` the first time.
+    pub(crate) fn get_or_render(&self, render: impl FnOnce() -> String) -> std::sync::Arc<str> {
+        self.0.get_or_init(|| render().into()).clone()
+    }
+}
+
+impl PartialEq for RenderedOnce {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Rule {
@@ -184,6 +206,7 @@ impl Rule {
             first_seen: None,
             route: None,
             correlation: None,
+            rendered: RenderedOnce::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, SharedRecord};
 use crate::ingest::{Batch, SkipReason, Skipped};
 use crate::record::parse_record;
 use crate::rules::{RuleSet, Screen};
@@ -126,12 +126,15 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
                 .iter()
                 .map(|s| (s.rule.name.clone(), s.exclusion.to_owned())),
         );
-        let matched = verdict.matched;
-        if let Some((last, others)) = matched.split_last() {
-            for rule in others {
-                outcome.alerts.push(Alert::new(rule, record.clone()));
-            }
-            outcome.alerts.push(Alert::new(last, record));
+        if verdict.matched.is_empty() {
+            continue;
+        }
+        // The record's alerts share it (and its renderings).
+        let shared = std::sync::Arc::new(SharedRecord::new(record));
+        for rule in verdict.matched {
+            outcome
+                .alerts
+                .push(Alert::for_shared_record(rule, shared.clone()));
         }
     }
     outcome

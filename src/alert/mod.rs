@@ -6,6 +6,9 @@
 //! a JSON object. Nothing here sends anything.
 
 mod render;
+mod shared_record;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -14,6 +17,7 @@ use crate::record::EventSummary;
 use crate::rules::{Route, Rule, Severity};
 
 pub use render::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS, TRUNCATION_MARKER};
+pub use shared_record::SharedRecord;
 
 /// One rule match on one CloudTrail event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,12 +56,13 @@ pub struct Alert {
     /// For a `first_seen` rule: the combination seen for the first time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<FirstSeenSummary>,
-    /// The CloudTrail record (for a correlation: the event that made it fire).
-    pub record: Value,
+    /// The CloudTrail record (for a correlation: the event that made it fire), shared
+    /// with the other alerts it raised.
+    pub record: Arc<SharedRecord>,
     /// The email body's prose sections (why it matters, what to do, known false
     /// positives), rendered from the rule once and shared by all its alerts.
     #[serde(skip)]
-    prose: std::sync::Arc<str>,
+    prose: Arc<str>,
 }
 
 /// Field/value pairs as a JSON object (`{"sourceIPAddress": "203.0.113.9"}`).
@@ -116,6 +121,11 @@ pub struct FirstSeenSummary {
 impl Alert {
     /// Builds the alert for `rule` matching `record`.
     pub fn new(rule: &Rule, record: Value) -> Alert {
+        Alert::for_shared_record(rule, Arc::new(SharedRecord::new(record)))
+    }
+
+    /// Builds the alert for `rule` matching a record other alerts share.
+    pub fn for_shared_record(rule: &Rule, record: Arc<SharedRecord>) -> Alert {
         Alert {
             rule: rule.name.clone(),
             rule_id: rule.id.clone(),
@@ -125,7 +135,7 @@ impl Alert {
             description: rule.description.clone(),
             runbook: rule.runbook.clone(),
             falsepositives: rule.falsepositives.clone(),
-            event: EventSummary::from_record(&record),
+            event: EventSummary::from_record(record.value()),
             route: rule.route,
             account_name: None,
             correlation: None,
@@ -200,10 +210,10 @@ impl Alert {
             return full;
         }
         let mut cut = self.clone_without_record();
-        cut.record = serde_json::json!({
+        cut.record = Arc::new(SharedRecord::new(serde_json::json!({
             "truncated": "the record is too large for an SNS message; see the event in CloudTrail",
             "eventID": self.event.event_id,
-        });
+        })));
         serde_json::to_string(&cut).unwrap_or_default()
     }
 
@@ -223,7 +233,7 @@ impl Alert {
             correlation: self.correlation.clone(),
             dedup: self.dedup.clone(),
             first_seen: self.first_seen.clone(),
-            record: Value::Null,
+            record: Arc::default(),
             prose: self.prose.clone(),
         }
     }

@@ -356,16 +356,16 @@ fn cut_to_bytes(text: &str, max: usize) -> &str {
 
 pub(super) fn text_body(alert: &Alert, max_bytes: usize) -> String {
     let mut body = summary(alert);
-    let record = serde_json::to_string_pretty(&alert.record).unwrap_or_default();
+    let record = alert.record.pretty();
     let heading = "\nEvent record\n------------\n";
     let room = max_bytes.saturating_sub(body.len() + heading.len() + 1);
     body.push_str(heading);
     if record.len() <= room {
-        body.push_str(&record);
+        body.push_str(record);
         body.push('\n');
     } else {
         let keep = room.saturating_sub(TRUNCATION_MARKER.len() + 1);
-        body.push_str(cut_to_bytes(&record, keep));
+        body.push_str(cut_to_bytes(record, keep));
         body.push('\n');
         body.push_str(TRUNCATION_MARKER);
         body.push('\n');

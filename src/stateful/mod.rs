@@ -270,7 +270,7 @@ impl Stateful {
         let Decision::Alert(fired) = decision else {
             return Ok(None);
         };
-        let mut fired_alert = Alert::new(correlation, alert.record.clone());
+        let mut fired_alert = Alert::for_shared_record(correlation, alert.record.clone());
         fired_alert.correlation = Some(CorrelationSummary {
             kind: spec.kind.as_str().to_owned(),
             group,

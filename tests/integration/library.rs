@@ -120,7 +120,7 @@ fn console_login_without_mfa_alerts_with_who_where_and_link() {
     ] {
         assert!(body.contains(part), "body lacks {part:?}:\n{body}");
     }
-    assert_eq!(alert.record, fixture("console-login-iam-user-no-mfa.json"));
+    assert_eq!(*alert.record, fixture("console-login-iam-user-no-mfa.json"));
 }
 
 #[test]

@@ -79,10 +79,7 @@ impl RequiredLiterals {
     /// True only when no record with this text can match any of the rules: the text is
     /// one this module can reason about, and it holds none of the literals.
     pub(crate) fn rule_out(&self, text: &str) -> bool {
-        if !text.is_ascii()
-            || memchr::memmem::find(text.as_bytes(), b"\\u").is_some()
-            || memchr::memmem::find(text.as_bytes(), b"\\/").is_some()
-        {
+        if !text.is_ascii() || has_escape_that_may_spell_a_literal(text.as_bytes()) {
             return false;
         }
         let lowered = text.to_ascii_lowercase();
@@ -91,6 +88,13 @@ impl RequiredLiterals {
             Search::Automaton(automaton) => !automaton.is_match(&lowered),
         }
     }
+}
+
+/// True when the text has a `\u` or `\/` escape (or a backslash before a `u` or `/`
+/// that an escaped backslash wrote, which only makes the check more careful): one scan
+/// for backslashes, which most records have few of.
+fn has_escape_that_may_spell_a_literal(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', text).any(|at| matches!(text.get(at + 1), Some(b'u' | b'/')))
 }
 
 /// An OR-set: at least one of these is in the text of every record the part matches.

@@ -197,6 +197,6 @@ impl Exclusion {
     /// True when this exclusion drops a match of rule `index` on `event`.
     pub(super) fn drops(&self, index: usize, event: &impl rsigma_eval::Event) -> bool {
         self.applies.get(index).copied().unwrap_or(false)
-            && rsigma_eval::evaluate_rule(&self.compiled, event).is_none()
+            && !super::sigma_matches(&self.compiled, event)
     }
 }

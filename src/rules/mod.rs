@@ -429,9 +429,22 @@ impl SigmaMatcher {
     }
 
     fn matches(&self, view: &view::RecordView<'_>) -> bool {
-        self.get()
-            .is_some_and(|rule| rsigma_eval::evaluate_rule(rule, view).is_some())
+        self.get().is_some_and(|rule| sigma_matches(rule, view))
     }
+}
+
+/// Whether a compiled Sigma rule matches `event`: rsigma's condition evaluation alone.
+/// `rsigma_eval::evaluate_rule` gives the same verdict, but for a match it evaluates the
+/// condition a second time and builds a report (the rule's title and tags copied, the
+/// matched fields), which trailwatch never reads.
+pub(crate) fn sigma_matches(
+    rule: &rsigma_eval::CompiledRule,
+    event: &impl rsigma_eval::Event,
+) -> bool {
+    let mut selections = Vec::new();
+    rule.conditions.iter().any(|condition| {
+        rsigma_eval::compiler::eval_condition(condition, &rule.detections, event, &mut selections)
+    })
 }
 
 /// The ungated rules again, evaluated on a projection of each record.
@@ -996,7 +1009,7 @@ impl RuleSet {
             return Screen::Skip;
         };
         let view = view::RecordView::new(&projection);
-        if (screen.rules.iter()).any(|rule| rsigma_eval::evaluate_rule(rule, &view).is_some())
+        if (screen.rules.iter()).any(|rule| sigma_matches(rule, &view))
             || screen.patterns.iter().any(|p| p.matches(&projection))
         {
             Screen::Evaluate

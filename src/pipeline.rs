@@ -79,19 +79,6 @@ impl Outcome {
         self.alerts = decided.alerts;
         self.deduplicated.extend(decided.suppressed);
     }
-
-    /// Adds another outcome's results to this one (several inputs, one summary).
-    pub fn absorb(&mut self, other: Outcome) {
-        self.alerts.extend(other.alerts);
-        self.events_processed += other.events_processed;
-        self.skipped.extend(other.skipped);
-        self.suppressed.extend(other.suppressed);
-        self.deduplicated.extend(other.deduplicated);
-        if let Some(matches) = other.matches {
-            self.matches.get_or_insert_with(Vec::new).extend(matches);
-        }
-        self.control_messages += other.control_messages;
-    }
 }
 
 /// Parses every record of `batch`, matches it against `rules`, and collects the alerts.
@@ -174,6 +161,28 @@ mod tests {
                 .collect(),
             ..Batch::default()
         }
+    }
+
+    #[test]
+    fn the_alerts_of_one_record_share_it_and_its_renderings() {
+        let outcome = run(
+            &rules(),
+            batch(&[
+                r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventID":"x"}"#,
+                r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventID":"y"}"#,
+            ]),
+        );
+        let [a, b, c, d] = &outcome.alerts[..] else {
+            panic!("two rules on two records: {:?}", outcome.alerts)
+        };
+        assert!(std::sync::Arc::ptr_eq(&a.record, &b.record));
+        assert!(std::sync::Arc::ptr_eq(&c.record, &d.record));
+        assert!(!std::sync::Arc::ptr_eq(&b.record, &c.record));
+        assert_eq!(a.record["eventID"], "x");
+        assert_eq!(c.record["eventID"], "y");
+        // Rendered once, for both alerts.
+        assert!(std::ptr::eq(a.record.pretty(), b.record.pretty()));
+        assert_eq!(a.text_body().matches("\"eventID\": \"x\"").count(), 1);
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub struct Alert {
     pub severity: Severity,
     /// The rule's tags.
     pub tags: Vec<String>,
-    /// Why it matters.
+    /// Why it matters. (The email body's prose sections are rendered from the rule when
+    /// the alert is made: editing this field changes the JSON alert, not the email.)
     pub description: Option<String>,
     /// What to do.
     pub runbook: Option<String>,
@@ -190,9 +191,14 @@ impl Alert {
         render::text_body(self, MAX_BODY_BYTES)
     }
 
-    /// The alert as one JSON object, for machines.
+    /// The alert as one JSON object, for machines (the record is copied as it is, not
+    /// read back from its JSON text).
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let mut value = serde_json::to_value(self.clone_without_record()).unwrap_or(Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("record".to_owned(), self.record.value().clone());
+        }
+        value
     }
 
     /// The email body cut to at most `max_bytes` (the record is what gets cut).

@@ -191,3 +191,29 @@ fn the_chatbot_notification_is_the_custom_format() {
     assert_eq!(note["content"]["nextSteps"][0], "1. Ask maria.");
     assert_eq!(note["metadata"]["threadId"], alert.rule);
 }
+
+#[test]
+fn to_json_carries_the_record_exactly_and_the_sns_json_its_compact_text() {
+    let mut record = login();
+    record["requestParameters"] = json!({"ratio": 0.1 + 0.2, "big": 1e300, "n": -0.0});
+    let alert = Alert::new(&rule(), record.clone());
+    assert_eq!(alert.to_json()["record"], record);
+    assert_eq!(alert.to_json()["rule"], "console-login-without-mfa");
+    let sns: serde_json::Value = serde_json::from_str(&alert.json_text_within(usize::MAX)).unwrap();
+    assert_eq!(sns["record"].to_string(), record.to_string());
+}
+
+#[test]
+fn a_rule_cloned_and_edited_renders_its_own_prose() {
+    let rule = rule();
+    assert!(
+        Alert::new(&rule, login())
+            .text_body()
+            .contains("Passwords alone get phished.")
+    );
+    let mut edited = rule.clone();
+    edited.description = Some("Edited after loading.".into());
+    let body = Alert::new(&edited, login()).text_body();
+    assert!(body.contains("Edited after loading."), "{body}");
+    assert!(!body.contains("Passwords alone"), "{body}");
+}

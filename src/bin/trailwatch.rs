@@ -231,8 +231,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         .map_or(0, |d| d.as_secs() as i64);
     // Buffered: one write per buffer, not per line (a replay prints thousands).
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    // Counts only: a replay of months of archives keeps no alert once it is printed, so
-    // memory stays at one input's worth.
+    // Counts only: a replay of months of archives keeps no alert once it is printed
+    // (what stays is the stateful rules' in-memory state).
     let mut total = ScanTotals::default();
     let mut skip_lines = Vec::new();
     let mut unreadable_inputs = 0;
@@ -241,6 +241,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         {
             Ok(batch) => batch,
             Err(err) => {
+                // The alerts of earlier inputs first, as an unbuffered scan would show.
+                stdout.flush()?;
                 let hint = match err.downcast_ref::<IngestError>() {
                     Some(IngestError::TooLarge { .. }) => " (raise it with --max-bytes)",
                     _ => "",
@@ -427,7 +429,7 @@ fn print_summary(
             String::new()
         }
     );
-    for line in skip_lines.iter().take(MAX_SKIPS_SHOWN) {
+    for line in skip_lines {
         eprintln!("  skipped {line}");
     }
     if total.events_skipped > MAX_SKIPS_SHOWN as u64 {

@@ -165,10 +165,17 @@ pub struct Rule {
     pub(crate) rendered: RenderedOnce,
 }
 
-/// A slot for text derived from a rule on first use, then shared: rules compare equal
-/// whether or not it is filled.
-#[derive(Debug, Clone, Default)]
+/// A slot for text derived from a rule on first use, then shared by the alerts of that
+/// rule. Rules compare equal whether or not it is filled, and a clone starts empty, so
+/// a rule cloned and then edited renders from its own fields.
+#[derive(Debug, Default)]
 pub(crate) struct RenderedOnce(std::sync::OnceLock<std::sync::Arc<str>>);
+
+impl Clone for RenderedOnce {
+    fn clone(&self) -> Self {
+        RenderedOnce::default()
+    }
+}
 
 impl RenderedOnce {
     /// The text, rendered by `render` the first time.
@@ -433,18 +440,35 @@ impl SigmaMatcher {
     }
 }
 
-/// Whether a compiled Sigma rule matches `event`: rsigma's condition evaluation alone.
-/// `rsigma_eval::evaluate_rule` gives the same verdict, but for a match it evaluates the
-/// condition a second time and builds a report (the rule's title and tags copied, the
-/// matched fields), which trailwatch never reads.
+/// Whether a compiled Sigma rule matches `event`. `rsigma_eval::evaluate_rule` gives the
+/// same verdict, but for a match it evaluates the condition a second time and builds a
+/// report (the rule's title and tags copied, the matched fields) that trailwatch never
+/// reads. Here `and`, `or` and `not` short-circuit as rsigma's own yes/no pass does, and
+/// each detection or `1 of`/`all of` selector is left to rsigma's `eval_condition`.
 pub(crate) fn sigma_matches(
     rule: &rsigma_eval::CompiledRule,
     event: &impl rsigma_eval::Event,
 ) -> bool {
-    let mut selections = Vec::new();
-    rule.conditions.iter().any(|condition| {
-        rsigma_eval::compiler::eval_condition(condition, &rule.detections, event, &mut selections)
-    })
+    fn holds(
+        condition: &rsigma_parser::ConditionExpr,
+        detections: &std::collections::HashMap<String, rsigma_eval::CompiledDetection>,
+        event: &impl rsigma_eval::Event,
+        matched: &mut Vec<String>,
+    ) -> bool {
+        use rsigma_parser::ConditionExpr;
+        match condition {
+            ConditionExpr::And(parts) => parts.iter().all(|p| holds(p, detections, event, matched)),
+            ConditionExpr::Or(parts) => parts.iter().any(|p| holds(p, detections, event, matched)),
+            ConditionExpr::Not(inner) => !holds(inner, detections, event, matched),
+            ConditionExpr::Identifier(_) | ConditionExpr::Selector { .. } => {
+                matched.clear();
+                rsigma_eval::compiler::eval_condition(condition, detections, event, matched)
+            }
+        }
+    }
+    let mut matched = Vec::new();
+    (rule.conditions.iter())
+        .any(|condition| holds(condition, &rule.detections, event, &mut matched))
 }
 
 /// The ungated rules again, evaluated on a projection of each record.

@@ -107,10 +107,17 @@ def cold_start(binary, runs):
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
+        listener.settimeout(10)
         start = time.perf_counter()
         proc = subprocess.Popen([binary], env=function_env(listener.getsockname()[1]),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn, _ = listener.accept()
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            proc.kill()
+            _, stderr = proc.communicate()
+            sys.exit(f"{binary} never polled the Runtime API (init failed?):\n"
+                     f"{stderr.decode(errors='replace')[-2000:]}")
         request = b""
         while b"/runtime/invocation/next" not in request:
             chunk = conn.recv(4096)

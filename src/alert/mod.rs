@@ -59,11 +59,20 @@ pub struct Alert {
     pub first_seen: Option<FirstSeenSummary>,
     /// The CloudTrail record (for a correlation: the event that made it fire), shared
     /// with the other alerts it raised.
+    #[serde(serialize_with = "shared_record_json")]
     pub record: Arc<SharedRecord>,
     /// The email body's prose sections (why it matters, what to do, known false
     /// positives), rendered from the rule once and shared by all its alerts.
     #[serde(skip)]
     prose: Arc<str>,
+}
+
+/// A shared record as its compact JSON, made once for all the alerts that share it.
+fn shared_record_json<S: serde::Serializer>(
+    record: &Arc<SharedRecord>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    record.compact().serialize(serializer)
 }
 
 /// Field/value pairs as a JSON object (`{"sourceIPAddress": "203.0.113.9"}`).

@@ -361,11 +361,11 @@ pub(super) fn text_body(alert: &Alert, max_bytes: usize) -> String {
     let room = max_bytes.saturating_sub(body.len() + heading.len() + 1);
     body.push_str(heading);
     if record.len() <= room {
-        body.push_str(record);
+        body.push_str(&record);
         body.push('\n');
     } else {
         let keep = room.saturating_sub(TRUNCATION_MARKER.len() + 1);
-        body.push_str(cut_to_bytes(record, keep));
+        body.push_str(cut_to_bytes(&record, keep));
         body.push('\n');
         body.push_str(TRUNCATION_MARKER);
         body.push('\n');

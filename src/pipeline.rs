@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn the_alerts_of_one_record_share_it_and_its_renderings() {
+    fn the_alerts_of_one_record_share_it_and_its_json() {
         let outcome = run(
             &rules(),
             batch(&[

@@ -129,6 +129,19 @@ fn best(parts: impl IntoIterator<Item = Option<Literals>>) -> Option<Literals> {
     parts.into_iter().fold(None, either)
 }
 
+/// A group of matchers: one matched (`Any`) or all did (`All`).
+fn grouped(mode: GroupMode, parts: impl IntoIterator<Item = Option<Literals>>) -> Option<Literals> {
+    match mode {
+        GroupMode::Any => union(parts),
+        GroupMode::All => best(parts),
+    }
+}
+
+/// A value that must be in the text, as the literal set of its usable piece.
+fn single(text: &str) -> Option<Literals> {
+    usable_piece(text).map(|l| vec![l])
+}
+
 fn rule_literals(rule: &CompiledRule) -> Option<Literals> {
     union(
         rule.conditions
@@ -185,26 +198,16 @@ fn matcher_literals(matcher: &CompiledMatcher) -> Option<Literals> {
         CompiledMatcher::Exact { value, .. }
         | CompiledMatcher::Contains { value, .. }
         | CompiledMatcher::StartsWith { value, .. }
-        | CompiledMatcher::EndsWith { value, .. } => usable_piece(value).map(|l| vec![l]),
-        CompiledMatcher::AhoCorasickSet { needles, .. } => {
-            union(needles.iter().map(|n| usable_piece(n).map(|l| vec![l])))
-        }
+        | CompiledMatcher::EndsWith { value, .. } => single(value),
+        CompiledMatcher::AhoCorasickSet { needles, .. } => union(needles.iter().map(|n| single(n))),
         CompiledMatcher::Regex(regex) => regex_literals(regex.as_str()),
         CompiledMatcher::RegexSetMatch { set, mode } => {
-            let each = set.patterns().iter().map(|p| regex_literals(p));
-            match mode {
-                GroupMode::Any => union(each),
-                GroupMode::All => best(each),
-            }
+            grouped(*mode, set.patterns().iter().map(|p| regex_literals(p)))
         }
         CompiledMatcher::AnyOf(children) => union(children.iter().map(matcher_literals)),
         CompiledMatcher::AllOf(children) => best(children.iter().map(matcher_literals)),
         CompiledMatcher::CaseInsensitiveGroup { children, mode } => {
-            let each = children.iter().map(matcher_literals);
-            match mode {
-                GroupMode::Any => union(each),
-                GroupMode::All => best(each),
-            }
+            grouped(*mode, children.iter().map(matcher_literals))
         }
         _ => None,
     }
@@ -236,14 +239,12 @@ fn hir_literals(hir: &Hir) -> Option<Literals> {
         HirKind::Alternation(parts) => union(parts.iter().map(hir_literals)),
         HirKind::Repetition(repetition) if repetition.min >= 1 => hir_literals(&repetition.sub),
         HirKind::Capture(capture) => hir_literals(&capture.sub),
-        _ => plain_text(hir)
-            .and_then(|text| usable_piece(&text))
-            .map(|l| vec![l]),
+        _ => single(&plain_text(hir)?),
     }
 }
 
 fn run_literal(run: &mut String) -> Option<Literals> {
-    usable_piece(&std::mem::take(run)).map(|l| vec![l])
+    single(&std::mem::take(run))
 }
 
 /// The text an expression matches when it is plain characters, compared ASCII

@@ -1,15 +1,27 @@
 //! Every input the CLI accepts: format detection from content, gzip, subscription
 //! payloads and data, CloudTrail archives, JSON arrays, single records, JSON Lines.
+//!
+//! Beyond "no panic": the fast scan of decoded subscription JSON, whenever it reads an
+//! input, reads it exactly as serde_json does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trailwatch::ingest::{DecodeLimits, InputFormat, RecordId, SkipReason, parse_input};
+use trailwatch::ingest::{
+    DecodeLimits, InputFormat, RecordId, SkipReason, check_subscription_scan, parse_input,
+};
 
 const LIMITS: DecodeLimits = DecodeLimits {
     max_decompressed_bytes: 1 << 20,
 };
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        assert_ne!(
+            check_subscription_scan(text),
+            Some(false),
+            "the subscription scan and serde_json read {text:?} differently"
+        );
+    }
     let Ok(batch) = parse_input(data.to_vec(), LIMITS) else {
         return;
     };

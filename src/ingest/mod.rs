@@ -10,12 +10,13 @@
 mod decode;
 mod encode;
 mod formats;
+mod subscription_scan;
 
 pub use decode::{DecodeLimits, decode_base64, gunzip_bounded};
 pub use encode::{SubscriptionBuilder, gzip, log_event_id};
 pub use formats::{
-    AwsLogsData, SubscriptionEnvelope, parse_input, parse_subscription_data,
-    parse_subscription_event,
+    AwsLogsData, SubscriptionEnvelope, check_subscription_scan, parse_input,
+    parse_subscription_data, parse_subscription_event,
 };
 
 use std::fmt;

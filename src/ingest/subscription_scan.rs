@@ -1,0 +1,364 @@
+//! The fast path for decoded subscription JSON: one pass over the text CloudWatch Logs
+//! writes (`{"messageType":...,"logEvents":[{"id":...,"message":...},...]}`) that yields
+//! each log event's id and message, unescaping a message eight bytes at a time.
+//!
+//! Every message is a CloudTrail record written as a JSON string, so it holds an escaped
+//! quote every ten bytes or so; unescaping dominates the cost of reading a batch, and
+//! serde_json pays a call and a scratch copy per escape. This scanner copies a word,
+//! then finds the first quote, backslash or control byte in it, and fixes up from there.
+//!
+//! It accepts only the shape CloudWatch Logs writes. On anything else (a key written with
+//! an escape, a field twice, a value that is not a string where a string is expected, a
+//! surrogate escape, bad JSON) it returns `None` and the caller parses the text with
+//! serde_json, which decides and words the error. So whenever it returns a batch, that
+//! batch equals serde_json's (a fuzz target holds that).
+
+/// What the scan read: the `messageType` and each log event's id and message.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ScannedLogData {
+    pub message_type: String,
+    /// Empty when the object has no `logEvents` key.
+    pub log_events: Vec<(String, String)>,
+}
+
+/// Reads decoded subscription JSON, or `None` when the text is not in the shape this
+/// fast path accepts (serde_json then reads it).
+pub(super) fn scan_log_data(text: &str) -> Option<ScannedLogData> {
+    let mut scan = Scanner {
+        src: text.as_bytes(),
+        at: 0,
+        scratch: Vec::new(),
+    };
+    let data = scan.log_data()?;
+    scan.skip_whitespace();
+    (scan.at == scan.src.len()).then_some(data)
+}
+
+struct Scanner<'a> {
+    src: &'a [u8],
+    /// The next byte to read.
+    at: usize,
+    /// The unescaped bytes of the string being read, reused from string to string.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Scanner<'a> {
+    fn log_data(&mut self) -> Option<ScannedLogData> {
+        let mut message_type = None;
+        let mut log_events = None;
+        self.object(|scan, key| {
+            match key {
+                b"messageType" if message_type.is_none() => message_type = Some(scan.string()?),
+                b"logEvents" if log_events.is_none() => log_events = Some(scan.log_events()?),
+                b"messageType" | b"logEvents" => return None,
+                // owner, logGroup, logStream, subscriptionFilters, policyLevel: not read.
+                _ => scan.skip_strings()?,
+            }
+            Some(())
+        })?;
+        Some(ScannedLogData {
+            message_type: message_type?,
+            log_events: log_events.unwrap_or_default(),
+        })
+    }
+
+    fn log_events(&mut self) -> Option<Vec<(String, String)>> {
+        let mut events = Vec::new();
+        self.array(|scan| {
+            let (mut id, mut message) = (None, None);
+            scan.object(|scan, key| {
+                match key {
+                    b"id" if id.is_none() => id = Some(scan.string()?),
+                    b"message" if message.is_none() => message = Some(scan.string()?),
+                    b"id" | b"message" => return None,
+                    b"timestamp" => scan.integer()?,
+                    _ => scan.skip_strings()?,
+                }
+                Some(())
+            })?;
+            events.push((id?, message?));
+            Some(())
+        })?;
+        Some(events)
+    }
+
+    /// `{ "key": value, ... }`, calling `field` to read each value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        if self.next_is(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            self.expect(b':')?;
+            field(self, key)?;
+            if !self.next_is(b',') {
+                return self.expect(b'}');
+            }
+        }
+    }
+
+    /// `[ item, ... ]`, calling `item` to read each element.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect(b'[')?;
+        if self.next_is(b']') {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if !self.next_is(b',') {
+                return self.expect(b']');
+            }
+        }
+    }
+
+    /// A value the batch does not keep: a string or an array of strings.
+    fn skip_strings(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        if self.src.get(self.at) == Some(&b'[') {
+            return self.array(|scan| scan.string().map(drop));
+        }
+        self.string().map(drop)
+    }
+
+    /// An object key, which must be written without escapes.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let len = self.src[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.at = start + len;
+        self.expect_here(b'"')?;
+        Some(&self.src[start..start + len])
+    }
+
+    /// An integer without fraction or exponent (a log event's `timestamp`).
+    fn integer(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        if self.src.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        let digits = self.src[self.at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let leading_zero = digits > 1 && self.src[self.at] == b'0';
+        self.at += digits;
+        let fraction_follows = matches!(self.src.get(self.at), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !fraction_follows).then_some(())
+    }
+
+    /// A string, unescaped.
+    fn string(&mut self) -> Option<String> {
+        self.expect(b'"')?;
+        self.scratch.clear();
+        let mut written = 0;
+        loop {
+            // The scratch always has room for a whole word and a 4-byte character.
+            if self.scratch.len() < written + 8 {
+                let grown = (self.scratch.len() * 2).max(written + 8).max(256);
+                self.scratch.resize(grown, 0);
+            }
+            let special = match self.src.get(self.at..self.at + 8) {
+                Some(word) => {
+                    self.scratch[written..written + 8].copy_from_slice(word);
+                    let mask = special_bytes(u64::from_le_bytes(word.try_into().ok()?));
+                    if mask == 0 {
+                        self.at += 8;
+                        written += 8;
+                        continue;
+                    }
+                    let skip = (mask.trailing_zeros() / 8) as usize;
+                    self.at += skip;
+                    written += skip;
+                    self.src[self.at]
+                }
+                None => {
+                    let byte = *self.src.get(self.at)?;
+                    if !is_special(byte) {
+                        self.scratch[written] = byte;
+                        self.at += 1;
+                        written += 1;
+                        continue;
+                    }
+                    byte
+                }
+            };
+            match special {
+                b'"' => {
+                    self.at += 1;
+                    let text = std::str::from_utf8(&self.scratch[..written]).ok()?;
+                    return Some(text.to_owned());
+                }
+                b'\\' => {
+                    let byte = match *self.src.get(self.at + 1)? {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let hex = self.src.get(self.at + 2..self.at + 6)?;
+                            let code = hex.iter().try_fold(0, |code, &digit| {
+                                Some(code * 16 + char::from(digit).to_digit(16)?)
+                            })?;
+                            // Surrogates (pairs or lone) are left to serde_json.
+                            let ch = char::from_u32(code)?;
+                            let encoded = ch.encode_utf8(&mut [0; 4]).len();
+                            ch.encode_utf8(&mut self.scratch[written..written + encoded]);
+                            self.at += 6;
+                            written += encoded;
+                            continue;
+                        }
+                        _ => return None,
+                    };
+                    self.scratch[written] = byte;
+                    self.at += 2;
+                    written += 1;
+                }
+                _ => return None, // a control byte: not JSON
+            }
+        }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// Consumes `byte` after optional whitespace.
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        self.expect_here(byte)
+    }
+
+    fn expect_here(&mut self, byte: u8) -> Option<()> {
+        (self.src.get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    /// Consumes `byte` after optional whitespace if it is next.
+    fn next_is(&mut self, byte: u8) -> bool {
+        self.skip_whitespace();
+        self.expect_here(byte).is_some()
+    }
+}
+
+fn is_special(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// The high bit of each byte of `word` (little-endian) that is a quote, a backslash or a
+/// control byte. Bytes above the first such byte may be flagged wrongly (a borrow), so
+/// only the lowest flag is exact, and it is the only one read.
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH_BITS: u64 = ONES << 7;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let is_quote = quote.wrapping_sub(ONES) & !quote;
+    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let is_control = word.wrapping_sub(ONES * 0x20) & !word;
+    (is_quote | is_backslash | is_control) & HIGH_BITS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_string(json: &str) -> Option<String> {
+        let mut scan = Scanner {
+            src: json.as_bytes(),
+            at: 0,
+            scratch: Vec::new(),
+        };
+        let text = scan.string()?;
+        (scan.at == json.len()).then_some(text)
+    }
+
+    #[test]
+    fn strings_unescape_as_serde_json_does_at_every_offset_in_a_word() {
+        let pieces = [
+            "a", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u0041", "\\u00e9",
+            "\\u20ac", "é", "€", "😀", "{", "\\u0000", "\\u001F",
+        ];
+        for prefix in 0..10 {
+            for piece in pieces {
+                for suffix in 0..10 {
+                    let json = format!("\"{}{piece}{}\"", "x".repeat(prefix), "y".repeat(suffix));
+                    let expected: String = serde_json::from_str(&json).unwrap();
+                    assert_eq!(scan_string(&json), Some(expected), "{json}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_serde_json_refuses_or_words_differently_are_left_to_it() {
+        for json in [
+            "\"abc",              // unterminated
+            "\"abcdefghijklmnop", // unterminated after whole words
+            "\"a\\x\"",           // unknown escape
+            "\"a\\u12\"",         // short \u
+            "\"a\\u+123\"",       // from_str_radix takes a sign; JSON does not
+            "\"\\ud83d\\ude00\"", // a surrogate pair (serde_json's job)
+            "\"\\udc00\"",        // a lone surrogate
+            "\"tab\there\"",      // a raw control byte
+            "\"new\nline in a longer string\"",
+        ] {
+            assert_eq!(scan_string(json), None, "{json}");
+        }
+    }
+
+    #[test]
+    fn subscription_data_reads_ids_and_messages_in_any_layout() {
+        let json = r#" {
+            "messageType": "DATA_MESSAGE", "owner": "123456789012",
+            "logGroup": "g", "logStream": "s", "subscriptionFilters": ["f", "g"],
+            "policyLevel": "ACCOUNT_LEVEL_POLICY",
+            "logEvents": [
+                {"id": "1", "timestamp": 1700000000000, "message": "{\"a\":\"b\\\\c\"}"},
+                {"message": "x", "id": "2", "timestamp": -0}
+            ]
+        } "#;
+        let data = scan_log_data(json).unwrap();
+        assert_eq!(data.message_type, "DATA_MESSAGE");
+        assert_eq!(
+            data.log_events,
+            [
+                ("1".to_owned(), r#"{"a":"b\\c"}"#.to_owned()),
+                ("2".to_owned(), "x".to_owned()),
+            ]
+        );
+        let empty = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#);
+        assert_eq!(empty.unwrap().log_events, []);
+        let without = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE"}"#);
+        assert_eq!(without.unwrap().log_events, []);
+    }
+
+    #[test]
+    fn shapes_it_does_not_expect_are_left_to_serde_json() {
+        for json in [
+            r#"{"messageType":"DATA_MESSAGE","messageType":"DATA_MESSAGE"}"#,
+            r#"{"logEvents":[]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","id":"2","message":""}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"","timestamp":1.5}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"","timestamp":01}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"","extractedFields":{}}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","logEvents":null}"#,
+            r#"{"message\u0054ype":"DATA_MESSAGE"}"#,
+            r#"{"messageType":"DATA_MESSAGE",}"#,
+            r#"{"messageType":"DATA_MESSAGE"} x"#,
+            r#"{"messageType":"DATA_MESSAGE""#,
+            r#"["messageType"]"#,
+            "",
+        ] {
+            assert_eq!(scan_log_data(json), None, "{json}");
+        }
+    }
+}

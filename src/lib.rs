@@ -24,6 +24,7 @@ pub mod delivery;
 #[cfg(feature = "lambda")]
 pub mod handler;
 pub mod ingest;
+mod json_words;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;

@@ -8,6 +8,8 @@
 //! for fields that are merely unusual: only non-JSON, non-objects and objects without
 //! `eventName` and `eventSource` are refused.
 
+mod head_scan;
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
@@ -243,6 +245,21 @@ fn next_part<'de, A: serde::de::MapAccess<'de>>(
 /// is skipped without being built). For rules the prefilter cannot gate: they read a
 /// few fields of every record.
 pub fn read_head_and_projection<'a>(
+    text: &'a str,
+    keys: &Projection,
+) -> Option<(RecordHead<'a>, Value)> {
+    if keys.is_empty()
+        && let Some(head) = head_scan::scan_head(text)
+    {
+        return Some((head, Value::Object(serde_json::Map::new())));
+    }
+    read_head_and_projection_with_serde(text, keys)
+}
+
+/// [`read_head_and_projection`] by serde_json alone: the reference the head scan is
+/// checked against, and the reader of every shape the scan leaves.
+#[doc(hidden)]
+pub fn read_head_and_projection_with_serde<'a>(
     text: &'a str,
     keys: &Projection,
 ) -> Option<(RecordHead<'a>, Value)> {

@@ -1,13 +1,16 @@
 //! Every input the CLI accepts: format detection from content, gzip, subscription
 //! payloads and data, CloudTrail archives, JSON arrays, single records, JSON Lines.
 //!
-//! Beyond "no panic": the fast scan of decoded subscription JSON, whenever it reads an
-//! input, reads it exactly as serde_json does.
+//! Beyond "no panic": the fast paths read as the general ones do, whenever they read
+//! an input at all: decoded subscription JSON and a record's head (against serde_json),
+//! and gzip inflated in one call (against flate2 streaming).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use trailwatch::record::{Projection, read_head_and_projection_with_serde, record_head};
 use trailwatch::ingest::{
-    DecodeLimits, InputFormat, RecordId, SkipReason, check_subscription_scan, parse_input,
+    DecodeLimits, InputFormat, RecordId, SkipReason, check_subscription_scan, gunzip_bounded,
+    gunzip_streaming, parse_input,
 };
 
 const LIMITS: DecodeLimits = DecodeLimits {
@@ -15,11 +18,23 @@ const LIMITS: DecodeLimits = DecodeLimits {
 };
 
 fuzz_target!(|data: &[u8]| {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        assert_eq!(
+            gunzip_bounded(data, LIMITS).ok(),
+            gunzip_streaming(data, LIMITS).ok(),
+            "one-call and streaming gunzip differ"
+        );
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         assert_ne!(
             check_subscription_scan(text),
             Some(false),
             "the subscription scan and serde_json read {text:?} differently"
+        );
+        assert_eq!(
+            record_head(text),
+            read_head_and_projection_with_serde(text, &Projection::empty()).map(|(head, _)| head),
+            "the head scan and serde_json read {text:?} differently"
         );
     }
     let Ok(batch) = parse_input(data.to_vec(), LIMITS) else {

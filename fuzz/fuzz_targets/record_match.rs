@@ -2,7 +2,8 @@
 //! one record per line of the input (JSON Lines).
 //!
 //! Invariants checked beyond "no panic":
-//! - the cheap head read agrees with the full parse, and the screen never skips a
+//! - the head scan reads a record's head as serde_json does, the cheap head read agrees
+//!   with the full parse, and the screen never skips a
 //!   record some rule matches (or an exclusion suppresses), for the built-in rules and
 //!   for rules the prefilter cannot gate (screened on a projection of nested paths, or
 //!   ruled out by a search for the literals their matches require);
@@ -21,7 +22,9 @@ use libfuzzer_sys::fuzz_target;
 use trailwatch::alert::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS};
 use trailwatch::ingest::{Batch, RawRecord, RecordId};
 use trailwatch::pipeline;
-use trailwatch::record::{RecordError, parse_record, record_head};
+use trailwatch::record::{
+    Projection, RecordError, parse_record, read_head_and_projection_with_serde, record_head,
+};
 use trailwatch::rules::{RuleSet, Screen};
 use trailwatch::state::{MemoryStore, block_on};
 use trailwatch::stateful::Stateful;
@@ -61,6 +64,13 @@ fuzz_target!(|data: &[u8]| {
     let mut expected_alerts = Vec::new();
     for line in &lines {
         let parsed = parse_record(line);
+        // The head scan (which falls back to serde_json for shapes it leaves) reads what
+        // serde_json reads.
+        assert_eq!(
+            record_head(line),
+            read_head_and_projection_with_serde(line, &Projection::empty()).map(|(head, _)| head),
+            "the head scan and serde_json read {line:?} differently"
+        );
         if let Some(head) = record_head(line) {
             // Documented (record::record_head): the cheap read skips the other fields
             // without decoding them, so it accepts what the full parse refuses as not JSON

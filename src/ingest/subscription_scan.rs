@@ -13,6 +13,8 @@
 //! serde_json, which decides and words the error. So whenever it returns a batch, that
 //! batch equals serde_json's (a fuzz target holds that).
 
+use crate::json_words::{is_special, special_bytes};
+
 /// What the scan read: the `messageType` and each log event's id and message.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct ScannedLogData {
@@ -149,15 +151,15 @@ impl<'a> Scanner<'a> {
         (digits > 0 && !leading_zero && !fraction_follows).then_some(())
     }
 
-    /// A string, unescaped.
+    /// A string, unescaped: a word at a time is copied to the scratch, then fixed up
+    /// from its first special byte.
     fn string(&mut self) -> Option<String> {
         self.expect(b'"')?;
-        self.scratch.clear();
         let mut written = 0;
         loop {
-            // The scratch always has room for a whole word and a 4-byte character.
-            if self.scratch.len() < written + 8 {
-                let grown = (self.scratch.len() * 2).max(written + 8).max(256);
+            // Room for a whole word, and after up to 7 bytes of it, a 4-byte character.
+            if self.scratch.len() < written + 16 {
+                let grown = (self.scratch.len() * 2).max(written + 16).max(256);
                 self.scratch.resize(grown, 0);
             }
             let special = match self.src.get(self.at..self.at + 8) {
@@ -208,10 +210,9 @@ impl<'a> Scanner<'a> {
                             })?;
                             // Surrogates (pairs or lone) are left to serde_json.
                             let ch = char::from_u32(code)?;
-                            let encoded = ch.encode_utf8(&mut [0; 4]).len();
-                            ch.encode_utf8(&mut self.scratch[written..written + encoded]);
+                            let encoded = ch.encode_utf8(&mut self.scratch[written..written + 4]);
+                            written += encoded.len();
                             self.at += 6;
-                            written += encoded;
                             continue;
                         }
                         _ => return None,
@@ -248,24 +249,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-fn is_special(byte: u8) -> bool {
-    byte == b'"' || byte == b'\\' || byte < 0x20
-}
-
-/// The high bit of each byte of `word` (little-endian) that is a quote, a backslash or a
-/// control byte. Bytes above the first such byte may be flagged wrongly (a borrow), so
-/// only the lowest flag is exact, and it is the only one read.
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH_BITS: u64 = ONES << 7;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let is_quote = quote.wrapping_sub(ONES) & !quote;
-    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    let is_control = word.wrapping_sub(ONES * 0x20) & !word;
-    (is_quote | is_backslash | is_control) & HIGH_BITS
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +269,7 @@ mod tests {
             "a", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u0041", "\\u00e9",
             "\\u20ac", "é", "€", "😀", "{", "\\u0000", "\\u001F",
         ];
-        for prefix in 0..10 {
+        for prefix in (0..10).chain(240..270) {
             for piece in pieces {
                 for suffix in 0..10 {
                     let json = format!("\"{}{piece}{}\"", "x".repeat(prefix), "y".repeat(suffix));

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use trailwatch::ingest::{
     DecodeLimits, SubscriptionBuilder, SubscriptionEnvelope, decode_base64, gunzip_bounded,
     log_event_id, parse_subscription_data, parse_subscription_event,
+    parse_subscription_event_screened,
 };
 use trailwatch::pipeline;
 use trailwatch::record::parse_record;
@@ -274,9 +275,13 @@ fn full_pass(rules: &RuleSet, payloads: &[Vec<u8>]) -> usize {
     let state = MemoryStore::new();
     let stateful = Stateful::new();
     let mut alerts = 0;
+    let screen = rules.head_screen();
     for payload in payloads {
-        let batch =
-            parse_subscription_event(payload, DecodeLimits::default()).expect("built payload");
+        let screen = screen
+            .as_ref()
+            .map(|s| s as trailwatch::ingest::HeadScreen<'_>);
+        let batch = parse_subscription_event_screened(payload, DecodeLimits::default(), screen)
+            .expect("built payload");
         let mut outcome = pipeline::run(rules, batch);
         assert!(
             outcome.skipped.is_empty(),

@@ -23,6 +23,7 @@ pub mod config;
 pub mod delivery;
 #[cfg(feature = "lambda")]
 pub mod handler;
+pub mod in_order;
 pub mod ingest;
 mod json_words;
 pub mod metrics;

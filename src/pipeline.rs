@@ -88,6 +88,7 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
         ..Outcome::default()
     };
     outcome.skipped.extend(batch.skipped);
+    outcome.events_processed += batch.screened_out;
     for raw in batch.records {
         // Most records are calls no rule mentions: when the cheap read proves the
         // record valid and unmatchable, count it without building it.

@@ -10,6 +10,8 @@
 
 mod head_scan;
 
+pub(crate) use head_scan::scan_head_bytes;
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};

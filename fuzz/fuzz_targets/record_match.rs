@@ -8,7 +8,8 @@
 //!   for rules the prefilter cannot gate (screened on a projection of nested paths, or
 //!   ruled out by a search for the literals their matches require);
 //! - `pipeline::run` accounts for every line (read = processed + skipped) and gives the
-//!   same alerts as matching each record directly;
+//!   same alerts as matching each record directly, and the same again when the lines
+//!   are read as subscription data with the rules' head screen;
 //! - stateful alerting (correlations, first-seen, dedup, in memory) runs twice over the
 //!   matches, as a retried batch would, and the second run decides the same alerts;
 //! - an SNS subject is one printable ASCII line of at most `MAX_SUBJECT_CHARS`, and a
@@ -20,7 +21,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use trailwatch::alert::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS};
-use trailwatch::ingest::{Batch, RawRecord, RecordId};
+use trailwatch::ingest::{
+    Batch, DecodeLimits, HeadScreen, RawRecord, RecordId, SubscriptionBuilder,
+    parse_input_screened,
+};
 use trailwatch::pipeline;
 use trailwatch::record::{
     Projection, RecordError, parse_record, read_head_and_projection_with_serde, record_head,
@@ -110,7 +114,21 @@ fuzz_target!(|data: &[u8]| {
             .collect(),
         ..Batch::default()
     };
+    // The same lines as a subscription batch read with the rules' head screen: the
+    // records ruled out while reading are exactly ones the pipeline would skip.
+    let data = SubscriptionBuilder::data_message().messages(lines.iter().copied()).data_json();
+    let screen = rules.head_screen();
+    let screen = screen.as_ref().map(|s| s as HeadScreen<'_>);
+    let screened = parse_input_screened(data.into_bytes(), DecodeLimits::default(), screen)
+        .expect("built subscription data");
+    let screened = pipeline::run(rules, screened);
+
     let outcome = pipeline::run(rules, batch);
+    assert_eq!(screened.alerts, outcome.alerts, "reading with the head screen");
+    assert_eq!(
+        (screened.events_processed, screened.skipped.len()),
+        (outcome.events_processed, outcome.skipped.len())
+    );
     assert_eq!(outcome.events_read(), lines.len() as u64);
     assert_eq!(
         outcome.events_read(),

@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use trailwatch::alert::{AccountNames, Alert};
+use trailwatch::in_order;
 use trailwatch::ingest::{self, DecodeLimits, IngestError};
 use trailwatch::pipeline::{self, Outcome};
 use trailwatch::rules::{
@@ -73,6 +74,10 @@ struct ScanArgs {
     /// Largest input accepted after decompression, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DecodeLimits::DEFAULT_MAX_DECOMPRESSED_BYTES)]
     max_bytes: usize,
+    /// Inputs read and matched at once (default: one per CPU). Alerts print in input
+    /// order, and stateful alerting sees inputs in that order, whatever the number.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
     /// Input files (`-` for standard input).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
@@ -236,54 +241,70 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let mut total = ScanTotals::default();
     let mut skip_lines = Vec::new();
     let mut unreadable_inputs = 0;
-    for path in &args.paths {
-        let batch = match read_input(path).and_then(|bytes| Ok(ingest::parse_input(bytes, limits)?))
-        {
-            Ok(batch) => batch,
-            Err(err) => {
-                // The alerts of earlier inputs first, as an unbuffered scan would show.
-                stdout.flush()?;
-                let hint = match err.downcast_ref::<IngestError>() {
-                    Some(IngestError::TooLarge { .. }) => " (raise it with --max-bytes)",
-                    _ => "",
-                };
-                eprintln!("trailwatch: {path}: {err:#}{hint}");
-                unreadable_inputs += 1;
-                continue;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    // Each input is read, decoded and matched on a worker; what follows in input order
+    // on this thread (stateful alerting, printing) is what depends on the order.
+    let screen = rules.head_screen();
+    let read_and_match = |path: &String| -> Result<Outcome> {
+        let screen = screen.as_ref().map(|s| s as ingest::HeadScreen<'_>);
+        let batch = ingest::parse_input_screened(read_input(path)?, limits, screen)?;
+        Ok(pipeline::run(&rules, batch))
+    };
+    in_order::map_in_order(
+        &args.paths,
+        jobs,
+        2 * jobs,
+        read_and_match,
+        |_, path, read| -> Result<()> {
+            let mut outcome = match read {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    // The alerts of earlier inputs first, as an unbuffered scan would show.
+                    stdout.flush()?;
+                    let hint = match err.downcast_ref::<IngestError>() {
+                        Some(IngestError::TooLarge { .. }) => " (raise it with --max-bytes)",
+                        _ => "",
+                    };
+                    eprintln!("trailwatch: {path}: {err:#}{hint}");
+                    unreadable_inputs += 1;
+                    return Ok(());
+                }
+            };
+            if !args.no_state {
+                let matches = outcome.take_matches();
+                let decided = block_on(stateful.apply(&rules, &state, matches, now))
+                    .context("in-memory state")?;
+                outcome.apply_state(decided);
             }
-        };
-        let mut outcome = pipeline::run(&rules, batch);
-        if !args.no_state {
-            let matches = outcome.take_matches();
-            let decided = block_on(stateful.apply(&rules, &state, matches, now))
-                .context("in-memory state")?;
-            outcome.apply_state(decided);
-        }
-        for alert in &mut outcome.alerts {
-            account_names.name(alert);
-        }
-        for alert in &outcome.alerts {
-            match args.format {
-                Format::Text => write_text_alert(&mut stdout, alert, colour)?,
-                Format::Json => writeln!(stdout, "{}", alert_json_line(alert))?,
-                Format::Email => writeln!(
-                    stdout,
-                    "Subject: {}\n\n{}\n{}\n",
-                    alert.subject(),
-                    alert.text_body(),
-                    "=".repeat(72)
-                )?,
+            for alert in &mut outcome.alerts {
+                account_names.name(alert);
             }
-        }
-        skip_lines.extend(
-            outcome
-                .skipped
-                .iter()
-                .take(MAX_SKIPS_SHOWN.saturating_sub(skip_lines.len()))
-                .map(|skipped| format!("{path}: {}: {}", skipped.id, skipped.reason)),
-        );
-        total.add(&outcome);
-    }
+            for alert in &outcome.alerts {
+                match args.format {
+                    Format::Text => write_text_alert(&mut stdout, alert, colour)?,
+                    Format::Json => writeln!(stdout, "{}", alert_json_line(alert))?,
+                    Format::Email => writeln!(
+                        stdout,
+                        "Subject: {}\n\n{}\n{}\n",
+                        alert.subject(),
+                        alert.text_body(),
+                        "=".repeat(72)
+                    )?,
+                }
+            }
+            skip_lines.extend(
+                outcome
+                    .skipped
+                    .iter()
+                    .take(MAX_SKIPS_SHOWN.saturating_sub(skip_lines.len()))
+                    .map(|skipped| format!("{path}: {}: {}", skipped.id, skipped.reason)),
+            );
+            total.add(&outcome);
+            Ok(())
+        },
+    )?;
     stdout.flush()?;
     print_summary(&total, &skip_lines, args.paths.len(), unreadable_inputs);
     Ok(if unreadable_inputs > 0 {

@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 use super::decode::{decode_base64, gunzip_bounded, maybe_gunzip};
 use super::subscription_scan::{ScannedLogData, scan_log_data};
 use super::{
-    Batch, DecodeLimits, IngestError, InputFormat, RawRecord, RecordId, SkipReason, Skipped,
+    Batch, DecodeLimits, HeadScreen, IngestError, InputFormat, RawRecord, RecordId, SkipReason,
+    Skipped,
 };
 
 /// The event a CloudWatch Logs subscription delivers to Lambda.
@@ -30,9 +31,18 @@ pub struct AwsLogsData {
 impl SubscriptionEnvelope {
     /// Decodes `awslogs.data` (base64, bounded gunzip) into a batch.
     pub fn decode(&self, limits: DecodeLimits) -> Result<Batch, IngestError> {
+        self.decode_screened(limits, None)
+    }
+
+    /// [`SubscriptionEnvelope::decode`], ruling out records by their head as it reads.
+    pub fn decode_screened(
+        &self,
+        limits: DecodeLimits,
+        screen: Option<HeadScreen<'_>>,
+    ) -> Result<Batch, IngestError> {
         let compressed = decode_base64(&self.awslogs.data)?;
         let json = gunzip_bounded(&compressed, limits)?;
-        parse_subscription_data(&json)
+        parse_subscription_data_screened(&json, screen)
     }
 }
 
@@ -41,22 +51,39 @@ pub fn parse_subscription_event(
     payload: &[u8],
     limits: DecodeLimits,
 ) -> Result<Batch, IngestError> {
+    parse_subscription_event_screened(payload, limits, None)
+}
+
+/// [`parse_subscription_event`], ruling out records by their head as it reads.
+pub fn parse_subscription_event_screened(
+    payload: &[u8],
+    limits: DecodeLimits,
+    screen: Option<HeadScreen<'_>>,
+) -> Result<Batch, IngestError> {
     let envelope: SubscriptionEnvelope =
         serde_json::from_slice(payload).map_err(IngestError::Envelope)?;
-    envelope.decode(limits)
+    envelope.decode_screened(limits, screen)
 }
 
 /// Parses decoded subscription JSON: `DATA_MESSAGE` yields one record per log event,
 /// `CONTROL_MESSAGE` yields an empty batch marked as a control message.
 pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
+    parse_subscription_data_screened(json, None)
+}
+
+fn parse_subscription_data_screened(
+    json: &[u8],
+    screen: Option<HeadScreen<'_>>,
+) -> Result<Batch, IngestError> {
     // One SIMD UTF-8 check up front lets serde_json skip it for every string.
     let text = std::str::from_utf8(json).map_err(IngestError::SubscriptionNotUtf8)?;
-    let data = match scan_log_data(text) {
+    let data = match scan_log_data(text, screen) {
         Some(data) => data,
         None => parse_log_data_with_serde(text)?,
     };
     let mut batch = Batch {
         format: Some(InputFormat::SubscriptionData),
+        screened_out: data.screened_out,
         ..Batch::default()
     };
     match data.message_type.as_str() {
@@ -79,6 +106,7 @@ pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
 fn parse_log_data_with_serde(text: &str) -> Result<ScannedLogData, IngestError> {
     let data: LogData = serde_json::from_str(text).map_err(IngestError::SubscriptionData)?;
     Ok(ScannedLogData {
+        screened_out: 0,
         message_type: data.message_type,
         log_events: (data.log_events.into_iter())
             .map(|event| (event.id, event.message))
@@ -91,7 +119,7 @@ fn parse_log_data_with_serde(text: &str) -> Result<ScannedLogData, IngestError> 
 /// fuzz target that holds the scan to serde_json.
 #[doc(hidden)]
 pub fn check_subscription_scan(text: &str) -> Option<bool> {
-    let scanned = scan_log_data(text)?;
+    let scanned = scan_log_data(text, None)?;
     let reference = parse_log_data_with_serde(text).ok();
     Some(reference.as_ref() == Some(&scanned))
 }
@@ -135,6 +163,16 @@ struct ShapeProbe<'a> {
 /// The format comes from the content: a subscription payload, decoded subscription
 /// data, a CloudTrail archive, a JSON array of records, a single record, or JSON Lines.
 pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, IngestError> {
+    parse_input_screened(bytes, limits, None)
+}
+
+/// [`parse_input`], ruling out the records of subscription data by their head as it
+/// reads them (the other formats hold each record's text as it is: nothing to save).
+pub fn parse_input_screened(
+    bytes: Vec<u8>,
+    limits: DecodeLimits,
+    screen: Option<HeadScreen<'_>>,
+) -> Result<Batch, IngestError> {
     let bytes = maybe_gunzip(bytes, limits)?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
         // Only JSON Lines can hold a bad line and still be worth reading.
@@ -148,7 +186,7 @@ pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, Ingest
     }
     if body.starts_with('{') {
         match serde_json::from_str::<ShapeProbe>(body) {
-            Ok(probe) => return classify_object(body, probe, limits),
+            Ok(probe) => return classify_object(body, probe, limits, screen),
             Err(whole_err) if !first_line_is_json(body) => {
                 return Err(IngestError::Archive(whole_err));
             }
@@ -176,17 +214,18 @@ fn classify_object(
     body: &str,
     probe: ShapeProbe,
     limits: DecodeLimits,
+    screen: Option<HeadScreen<'_>>,
 ) -> Result<Batch, IngestError> {
     if let Some(awslogs) = probe.awslogs {
         let logs: AwsLogsData =
             serde_json::from_str(awslogs.get()).map_err(IngestError::Envelope)?;
         let envelope = SubscriptionEnvelope { awslogs: logs };
-        let mut batch = envelope.decode(limits)?;
+        let mut batch = envelope.decode_screened(limits, screen)?;
         batch.format = Some(InputFormat::SubscriptionPayload);
         return Ok(batch);
     }
     if probe.message_type.is_some() || probe.log_events.is_some() {
-        return parse_subscription_data(body.as_bytes());
+        return parse_subscription_data_screened(body.as_bytes(), screen);
     }
     if let Some(records) = probe.records {
         let items: Vec<&RawValue> =

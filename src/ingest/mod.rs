@@ -15,8 +15,8 @@ mod subscription_scan;
 pub use decode::{DecodeLimits, decode_base64, gunzip_bounded, gunzip_streaming};
 pub use encode::{SubscriptionBuilder, gzip, log_event_id};
 pub use formats::{
-    AwsLogsData, SubscriptionEnvelope, check_subscription_scan, parse_input,
-    parse_subscription_data, parse_subscription_event,
+    AwsLogsData, SubscriptionEnvelope, check_subscription_scan, parse_input, parse_input_screened,
+    parse_subscription_data, parse_subscription_event, parse_subscription_event_screened,
 };
 
 use std::fmt;
@@ -139,11 +139,19 @@ pub enum SkipReason {
     NotCloudTrail(#[from] RecordError),
 }
 
+/// Decides from a record's head whether it may match: `false` rules it out (see
+/// [`crate::rules::RuleSet::head_screen`]). Reading subscription data with one, a
+/// ruled-out message is counted in [`Batch::screened_out`] and never becomes a string.
+pub type HeadScreen<'a> = &'a dyn Fn(&crate::record::RecordHead<'_>) -> bool;
+
 /// The records of one input, in input order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Records to parse and match.
     pub records: Vec<RawRecord>,
+    /// Records read and checked but ruled out by a [`HeadScreen`] while reading: no rule
+    /// can match them. The pipeline counts them as processed.
+    pub screened_out: u64,
     /// Entries skipped before parsing; reported alongside records that fail to parse.
     pub skipped: Vec<Skipped>,
     /// True for a CloudWatch Logs `CONTROL_MESSAGE` (a health check with no events).

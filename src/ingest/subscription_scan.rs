@@ -13,7 +13,9 @@
 //! serde_json, which decides and words the error. So whenever it returns a batch, that
 //! batch equals serde_json's (a fuzz target holds that).
 
+use super::HeadScreen;
 use crate::json_words::{is_special, special_bytes};
+use crate::record::scan_head_bytes;
 
 /// What the scan read: the `messageType` and each log event's id and message.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,15 +23,20 @@ pub(super) struct ScannedLogData {
     pub message_type: String,
     /// Empty when the object has no `logEvents` key.
     pub log_events: Vec<(String, String)>,
+    /// Log events whose record the screen ruled out: read, checked, never kept.
+    pub screened_out: u64,
 }
 
 /// Reads decoded subscription JSON, or `None` when the text is not in the shape this
-/// fast path accepts (serde_json then reads it).
-pub(super) fn scan_log_data(text: &str) -> Option<ScannedLogData> {
+/// fast path accepts (serde_json then reads it). A message whose record's head the
+/// `screen` rules out is counted, not kept.
+pub(super) fn scan_log_data(text: &str, screen: Option<HeadScreen<'_>>) -> Option<ScannedLogData> {
     let mut scan = Scanner {
         src: text.as_bytes(),
         at: 0,
         scratch: Vec::new(),
+        screen,
+        screened_out: 0,
     };
     let data = scan.log_data()?;
     scan.skip_whitespace();
@@ -42,6 +49,8 @@ struct Scanner<'a> {
     at: usize,
     /// The unescaped bytes of the string being read, reused from string to string.
     scratch: Vec<u8>,
+    screen: Option<HeadScreen<'a>>,
+    screened_out: u64,
 }
 
 impl<'a> Scanner<'a> {
@@ -61,6 +70,7 @@ impl<'a> Scanner<'a> {
         Some(ScannedLogData {
             message_type: message_type?,
             log_events: log_events.unwrap_or_default(),
+            screened_out: self.screened_out,
         })
     }
 
@@ -71,14 +81,20 @@ impl<'a> Scanner<'a> {
             scan.object(|scan, key| {
                 match key {
                     b"id" if id.is_none() => id = Some(scan.string()?),
-                    b"message" if message.is_none() => message = Some(scan.string()?),
+                    b"message" if message.is_none() => message = Some(scan.message()?),
                     b"id" | b"message" => return None,
                     b"timestamp" => scan.integer()?,
                     _ => scan.skip_strings()?,
                 }
                 Some(())
             })?;
-            events.push((id?, message?));
+            match message? {
+                Some(message) => events.push((id?, message)),
+                None => {
+                    id?;
+                    scan.screened_out += 1;
+                }
+            }
             Some(())
         })?;
         Some(events)
@@ -151,9 +167,29 @@ impl<'a> Scanner<'a> {
         (digits > 0 && !leading_zero && !fraction_follows).then_some(())
     }
 
-    /// A string, unescaped: a word at a time is copied to the scratch, then fixed up
-    /// from its first special byte.
+    /// A string, unescaped.
     fn string(&mut self) -> Option<String> {
+        let written = self.unescape_to_scratch()?;
+        let text = std::str::from_utf8(&self.scratch[..written]).ok()?;
+        Some(text.to_owned())
+    }
+
+    /// A log event's message, unescaped; `None` when the screen rules its record out
+    /// (the text is then never validated as UTF-8 again, copied or allocated).
+    fn message(&mut self) -> Option<Option<String>> {
+        let written = self.unescape_to_scratch()?;
+        let text = &self.scratch[..written];
+        if let Some(screen) = self.screen
+            && scan_head_bytes(text).is_some_and(|head| !screen(&head))
+        {
+            return Some(None);
+        }
+        Some(Some(std::str::from_utf8(text).ok()?.to_owned()))
+    }
+
+    /// Unescapes a string into the scratch, returning its length: a word at a time is
+    /// copied, then fixed up from its first special byte.
+    fn unescape_to_scratch(&mut self) -> Option<usize> {
         self.expect(b'"')?;
         let mut written = 0;
         loop {
@@ -190,8 +226,7 @@ impl<'a> Scanner<'a> {
             match special {
                 b'"' => {
                     self.at += 1;
-                    let text = std::str::from_utf8(&self.scratch[..written]).ok()?;
-                    return Some(text.to_owned());
+                    return Some(written);
                 }
                 b'\\' => {
                     let byte = match *self.src.get(self.at + 1)? {
@@ -258,6 +293,8 @@ mod tests {
             src: json.as_bytes(),
             at: 0,
             scratch: Vec::new(),
+            screen: None,
+            screened_out: 0,
         };
         let text = scan.string()?;
         (scan.at == json.len()).then_some(text)
@@ -308,7 +345,7 @@ mod tests {
                 {"message": "x", "id": "2", "timestamp": -0}
             ]
         } "#;
-        let data = scan_log_data(json).unwrap();
+        let data = scan_log_data(json, None).unwrap();
         assert_eq!(data.message_type, "DATA_MESSAGE");
         assert_eq!(
             data.log_events,
@@ -317,9 +354,9 @@ mod tests {
                 ("2".to_owned(), "x".to_owned()),
             ]
         );
-        let empty = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#);
+        let empty = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#, None);
         assert_eq!(empty.unwrap().log_events, []);
-        let without = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE"}"#);
+        let without = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE"}"#, None);
         assert_eq!(without.unwrap().log_events, []);
     }
 
@@ -341,7 +378,7 @@ mod tests {
             r#"["messageType"]"#,
             "",
         ] {
-            assert_eq!(scan_log_data(json), None, "{json}");
+            assert_eq!(scan_log_data(json, None), None, "{json}");
         }
     }
 }

@@ -19,10 +19,13 @@ const MAX_DEPTH: usize = 64;
 
 /// The head of `text`, or `None` when the text is not in the shape this scan reads.
 pub(super) fn scan_head(text: &str) -> Option<RecordHead<'_>> {
-    let mut scan = Scanner {
-        src: text.as_bytes(),
-        at: 0,
-    };
+    scan_head_bytes(text.as_bytes())
+}
+
+/// [`scan_head`] of text known to be UTF-8 (an unescaped message) without checking all
+/// of it again: only the head's own strings are checked, as they are borrowed.
+pub(crate) fn scan_head_bytes(text: &[u8]) -> Option<RecordHead<'_>> {
+    let mut scan = Scanner { src: text, at: 0 };
     let head = scan.head()?;
     scan.skip_whitespace();
     (scan.at == scan.src.len()).then_some(head)

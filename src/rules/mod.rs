@@ -1042,6 +1042,15 @@ impl RuleSet {
         }
     }
 
+    /// The screen as a test on a record's head, when the head alone decides it (no
+    /// ungated rule reads more of every record): `false` for exactly the records with
+    /// that head [`RuleSet::screen`] skips. Reading subscription data with it
+    /// ([`crate::ingest::HeadScreen`]) spares them from ever becoming strings.
+    pub fn head_screen(&self) -> Option<impl Fn(&crate::record::RecordHead<'_>) -> bool + '_> {
+        (self.ungated_screen.is_none())
+            .then_some(|head: &crate::record::RecordHead<'_>| self.record_filter.may_match(head))
+    }
+
     /// Rules the prefilter cannot gate (no `eventName`, `userIdentity.type` or
     /// `errorCode` requirement it can prove): each one makes every record go through
     /// the full evaluation. `rules lint` names them.

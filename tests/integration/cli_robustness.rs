@@ -448,3 +448,52 @@ fn summary_counts_every_input_and_caps_the_skip_lines() {
         "{run}"
     );
 }
+
+/// Inputs are read and matched on several threads, yet alerts print in input order and
+/// stateful alerting sees the inputs in that order: `--jobs 4` prints exactly what
+/// `--jobs 1` prints, errors included, with the unreadable input reported in its place.
+#[test]
+fn inputs_matched_at_once_print_as_one_at_a_time() {
+    let dir = TempDir::new();
+    let fixtures = [
+        "console-login-iam-user-no-mfa.json",
+        "stop-logging-success.json",
+        "delete-trail-success.json",
+        "console-login-root-no-mfa.json",
+        "update-trail-invalid-cwl-role.json",
+        "console-login-federated-user.json",
+    ];
+    let mut paths = Vec::new();
+    for round in 0..3 {
+        for (index, name) in fixtures.iter().enumerate() {
+            let file = format!("{round}-{index}.json");
+            paths.push(dir.write(&file, data_message_of_fixtures(&[name])));
+        }
+    }
+    paths.insert(
+        7,
+        dir.write("broken.json", "{\"awslogs\": {\"data\": \"@@@\"}}"),
+    );
+    let run = |jobs: &str| {
+        let mut args: Vec<std::ffi::OsString> = ["scan", "--format", "json", "--jobs", jobs]
+            .map(Into::into)
+            .to_vec();
+        args.extend(paths.iter().map(Into::into));
+        trailwatch(&args)
+    };
+    let one = run("1");
+    one.assert_code(2).assert_stderr_has(&["broken.json"]);
+    let events: Vec<String> = (one.json_alerts().iter())
+        .map(|alert| alert["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(events.len() >= 12, "{one}");
+    let first_round: Vec<String> = fixtures.iter().map(|name| event_id(name)).collect();
+    let mut deduplicated = events.clone();
+    deduplicated.dedup();
+    assert!(deduplicated.starts_with(&first_round[..3]), "{events:?}");
+    let four = run("4");
+    assert_eq!(
+        (four.code, &four.stdout, &four.stderr),
+        (one.code, &one.stdout, &one.stderr)
+    );
+}

@@ -293,3 +293,62 @@ fn fast_paths_give_the_verdicts_of_evaluating_every_rule() {
         records.len()
     );
 }
+
+/// Reading subscription data with the built-in pack's head screen (what the Lambda and
+/// `scan` do) rules records out before they become strings, and changes nothing else:
+/// the same alerts, the same counts, on every corpus event and every inline test event.
+#[test]
+fn reading_with_the_head_screen_changes_no_outcome() {
+    use trailwatch::ingest::{DecodeLimits, HeadScreen, SubscriptionBuilder, parse_input_screened};
+    use trailwatch::pipeline;
+    use trailwatch::rules::{RuleSet, builtin_sources};
+    let rules = RuleSet::compile(&builtin_sources()).expect("the built-in rules");
+    let screen = rules.head_screen().expect("the pack is decided by heads");
+    let mut texts: Vec<String> = (rules.rules().iter())
+        .flat_map(|rule| rule.tests.iter().map(|test| test.event.to_string()))
+        .collect();
+    if let Some(corpus) = corpus_dir() {
+        texts.extend(bulk_files(&corpus).iter().flat_map(|file| raw_lines(file)));
+    }
+    texts.push("not a record".to_owned());
+    let data = SubscriptionBuilder::data_message()
+        .messages(texts.iter().map(String::as_str))
+        .data_json();
+    let read = |screen: Option<HeadScreen<'_>>| {
+        let batch =
+            parse_input_screened(data.clone().into_bytes(), DecodeLimits::default(), screen)
+                .expect("built subscription data");
+        let screened_out = batch.screened_out;
+        (screened_out, pipeline::run(&rules, batch))
+    };
+    let (none, plain) = read(None);
+    let (screened_out, screened) = read(Some(&screen));
+    assert_eq!(none, 0);
+    assert!(
+        screened_out > 0 && (screened_out as usize) < texts.len(),
+        "{screened_out} of {} ruled out",
+        texts.len()
+    );
+    assert_eq!(screened.alerts, plain.alerts);
+    assert!(!plain.alerts.is_empty());
+    assert_eq!(
+        (
+            screened.events_processed,
+            screened.skipped.len(),
+            screened.events_read()
+        ),
+        (
+            plain.events_processed,
+            plain.skipped.len(),
+            texts.len() as u64
+        )
+    );
+    assert!(
+        !plain.skipped.is_empty(),
+        "the text that is not a record is skipped"
+    );
+    eprintln!(
+        "head screen: {screened_out} of {} records ruled out while reading, same outcome",
+        texts.len()
+    );
+}

@@ -1,0 +1,174 @@
+//! Work on many inputs at once, results taken in input order: what lets `trailwatch
+//! scan` read and match archives on every core while it prints alerts, and runs stateful
+//! alerting, exactly as a one-input-at-a-time scan would.
+//!
+//! Workers claim inputs in order and may run at most `window` inputs ahead of the one
+//! being consumed, so memory stays bounded however many inputs there are. Nothing here
+//! knows about CloudTrail.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, PoisonError};
+
+/// Runs `work` on every item on up to `jobs` threads and hands each result to `consume`
+/// in item order, on the calling thread. Workers run at most `window` items ahead of the
+/// item being consumed. The first error from `consume` stops the run and is returned
+/// (items being worked on are finished and dropped).
+pub fn map_in_order<T, R, E>(
+    items: &[T],
+    jobs: usize,
+    window: usize,
+    work: impl Fn(&T) -> R + Sync,
+    mut consume: impl FnMut(usize, &T, R) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: Sync,
+    R: Send,
+{
+    let jobs = jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        for (index, item) in items.iter().enumerate() {
+            consume(index, item, work(item))?;
+        }
+        return Ok(());
+    }
+    let window = window.max(1);
+    let next = AtomicUsize::new(0);
+    // The first item not yet consumed; `usize::MAX` once the consumer has stopped.
+    let consumed = Mutex::new(0);
+    let moved = Condvar::new();
+    std::thread::scope(|scope| {
+        let (results, received) = mpsc::channel();
+        for _ in 0..jobs {
+            let results = results.clone();
+            let (next, consumed, moved, work) = (&next, &consumed, &moved, &work);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else { break };
+                    let mut first = consumed.lock().unwrap_or_else(PoisonError::into_inner);
+                    while *first != usize::MAX && index >= *first + window {
+                        first = moved.wait(first).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    let stopped = *first == usize::MAX;
+                    drop(first);
+                    if stopped || results.send((index, work(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(results);
+        // Whatever happens below, release the waiting workers when it ends.
+        let _release = Release(&consumed, &moved);
+        let mut early = BTreeMap::new();
+        for (index, item) in items.iter().enumerate() {
+            let result = loop {
+                if let Some(result) = early.remove(&index) {
+                    break result;
+                }
+                // A worker panicked (the scope then re-raises it): nothing left to take.
+                let Ok((done, result)) = received.recv() else {
+                    return Ok(());
+                };
+                early.insert(done, result);
+            };
+            consume(index, item, result)?;
+            *consumed.lock().unwrap_or_else(PoisonError::into_inner) = index + 1;
+            moved.notify_all();
+        }
+        Ok(())
+    })
+}
+
+/// Marks the consumer stopped and wakes every waiting worker.
+struct Release<'a>(&'a Mutex<usize>, &'a Condvar);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = usize::MAX;
+        self.1.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Items finish out of order (later ones faster), yet are consumed in order, and
+    /// workers never run more than `window` ahead.
+    #[test]
+    fn results_come_in_item_order_within_the_window() {
+        let items: Vec<u64> = (0..40).collect();
+        let started = Mutex::new(Vec::new());
+        let mut seen = Vec::new();
+        let result: Result<(), ()> = map_in_order(
+            &items,
+            4,
+            3,
+            |&item| {
+                started.lock().unwrap().push(item);
+                std::thread::sleep(Duration::from_millis((40 - item) % 5));
+                item * 2
+            },
+            |index, &item, doubled| {
+                assert_eq!(doubled, item * 2);
+                let ahead = started.lock().unwrap().iter().max().copied().unwrap_or(0);
+                assert!(ahead < index as u64 + 3, "item {ahead} started at {index}");
+                seen.push(index);
+                Ok(())
+            },
+        );
+        result.unwrap();
+        assert_eq!(seen, (0..40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_first_error_stops_the_run_without_waiting_on_blocked_workers() {
+        let items: Vec<usize> = (0..1000).collect();
+        let worked = AtomicUsize::new(0);
+        let mut consumed = Vec::new();
+        let result = map_in_order(
+            &items,
+            3,
+            2,
+            |&item| {
+                worked.fetch_add(1, Ordering::Relaxed);
+                item
+            },
+            |index, _, _| {
+                consumed.push(index);
+                if index == 5 { Err("stop") } else { Ok(()) }
+            },
+        );
+        assert_eq!(result, Err("stop"));
+        assert_eq!(consumed, [0, 1, 2, 3, 4, 5]);
+        assert!(
+            worked.load(Ordering::Relaxed) < 20,
+            "workers ran past the window"
+        );
+    }
+
+    #[test]
+    fn one_job_or_no_items_runs_on_the_calling_thread() {
+        let caller = std::thread::current().id();
+        let mut order = Vec::new();
+        let result: Result<(), ()> = map_in_order(
+            &[1, 2, 3],
+            1,
+            4,
+            |&item| (item, std::thread::current().id()),
+            |_, _, (item, thread)| {
+                assert_eq!(thread, caller);
+                order.push(item);
+                Ok(())
+            },
+        );
+        result.unwrap();
+        assert_eq!(order, [1, 2, 3]);
+        let none: Result<(), ()> = map_in_order(&[] as &[u8], 8, 4, |_| (), |_, _, ()| Ok(()));
+        none.unwrap();
+    }
+}

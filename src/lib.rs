@@ -25,7 +25,7 @@ pub mod delivery;
 pub mod handler;
 pub mod in_order;
 pub mod ingest;
-mod json_words;
+mod json_scan;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;

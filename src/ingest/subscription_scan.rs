@@ -14,7 +14,7 @@
 //! batch equals serde_json's (a fuzz target holds that).
 
 use super::HeadScreen;
-use crate::json_words::{is_special, special_bytes};
+use crate::json_scan::{Cursor, JsonCursor, is_special, special_bytes};
 use crate::record::scan_head_bytes;
 
 /// What the scan read: the `messageType` and each log event's id and message.
@@ -32,25 +32,31 @@ pub(super) struct ScannedLogData {
 /// `screen` rules out is counted, not kept.
 pub(super) fn scan_log_data(text: &str, screen: Option<HeadScreen<'_>>) -> Option<ScannedLogData> {
     let mut scan = Scanner {
-        src: text.as_bytes(),
-        at: 0,
+        text: Cursor {
+            src: text.as_bytes(),
+            at: 0,
+        },
         scratch: Vec::new(),
         screen,
         screened_out: 0,
     };
     let data = scan.log_data()?;
     scan.skip_whitespace();
-    (scan.at == scan.src.len()).then_some(data)
+    (scan.text.at == scan.text.src.len()).then_some(data)
 }
 
 struct Scanner<'a> {
-    src: &'a [u8],
-    /// The next byte to read.
-    at: usize,
+    text: Cursor<'a>,
     /// The unescaped bytes of the string being read, reused from string to string.
     scratch: Vec<u8>,
     screen: Option<HeadScreen<'a>>,
     screened_out: u64,
+}
+
+impl<'a> JsonCursor<'a> for Scanner<'a> {
+    fn cursor(&mut self) -> &mut Cursor<'a> {
+        &mut self.text
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -100,70 +106,28 @@ impl<'a> Scanner<'a> {
         Some(events)
     }
 
-    /// `{ "key": value, ... }`, calling `field` to read each value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.expect(b'{')?;
-        if self.next_is(b'}') {
-            return Some(());
-        }
-        loop {
-            let key = self.key()?;
-            self.expect(b':')?;
-            field(self, key)?;
-            if !self.next_is(b',') {
-                return self.expect(b'}');
-            }
-        }
-    }
-
-    /// `[ item, ... ]`, calling `item` to read each element.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
-        if self.next_is(b']') {
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            if !self.next_is(b',') {
-                return self.expect(b']');
-            }
-        }
-    }
-
     /// A value the batch does not keep: a string or an array of strings.
     fn skip_strings(&mut self) -> Option<()> {
         self.skip_whitespace();
-        if self.src.get(self.at) == Some(&b'[') {
+        if self.text.src.get(self.text.at) == Some(&b'[') {
             return self.array(|scan| scan.string().map(drop));
         }
         self.string().map(drop)
     }
 
-    /// An object key, which must be written without escapes.
-    fn key(&mut self) -> Option<&'a [u8]> {
-        self.expect(b'"')?;
-        let start = self.at;
-        let len = self.src[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        self.at = start + len;
-        self.expect_here(b'"')?;
-        Some(&self.src[start..start + len])
-    }
-
     /// An integer without fraction or exponent (a log event's `timestamp`).
     fn integer(&mut self) -> Option<()> {
         self.skip_whitespace();
-        if self.src.get(self.at) == Some(&b'-') {
-            self.at += 1;
+        if self.text.src.get(self.text.at) == Some(&b'-') {
+            self.text.at += 1;
         }
-        let digits = self.src[self.at..]
+        let digits = self.text.src[self.text.at..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count();
-        let leading_zero = digits > 1 && self.src[self.at] == b'0';
-        self.at += digits;
-        let fraction_follows = matches!(self.src.get(self.at), Some(b'.' | b'e' | b'E'));
+        let leading_zero = digits > 1 && self.text.src[self.text.at] == b'0';
+        self.text.at += digits;
+        let fraction_follows = matches!(self.text.src.get(self.text.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction_follows).then_some(())
     }
 
@@ -198,25 +162,25 @@ impl<'a> Scanner<'a> {
                 let grown = (self.scratch.len() * 2).max(written + 16).max(256);
                 self.scratch.resize(grown, 0);
             }
-            let special = match self.src.get(self.at..self.at + 8) {
+            let special = match self.text.src.get(self.text.at..self.text.at + 8) {
                 Some(word) => {
                     self.scratch[written..written + 8].copy_from_slice(word);
                     let mask = special_bytes(u64::from_le_bytes(word.try_into().ok()?));
                     if mask == 0 {
-                        self.at += 8;
+                        self.text.at += 8;
                         written += 8;
                         continue;
                     }
                     let skip = (mask.trailing_zeros() / 8) as usize;
-                    self.at += skip;
+                    self.text.at += skip;
                     written += skip;
-                    self.src[self.at]
+                    self.text.src[self.text.at]
                 }
                 None => {
-                    let byte = *self.src.get(self.at)?;
+                    let byte = *self.text.src.get(self.text.at)?;
                     if !is_special(byte) {
                         self.scratch[written] = byte;
-                        self.at += 1;
+                        self.text.at += 1;
                         written += 1;
                         continue;
                     }
@@ -225,11 +189,11 @@ impl<'a> Scanner<'a> {
             };
             match special {
                 b'"' => {
-                    self.at += 1;
+                    self.text.at += 1;
                     return Some(written);
                 }
                 b'\\' => {
-                    let byte = match *self.src.get(self.at + 1)? {
+                    let byte = match *self.text.src.get(self.text.at + 1)? {
                         b'"' => b'"',
                         b'\\' => b'\\',
                         b'/' => b'/',
@@ -239,7 +203,7 @@ impl<'a> Scanner<'a> {
                         b'r' => b'\r',
                         b't' => b'\t',
                         b'u' => {
-                            let hex = self.src.get(self.at + 2..self.at + 6)?;
+                            let hex = self.text.src.get(self.text.at + 2..self.text.at + 6)?;
                             let code = hex.iter().try_fold(0, |code, &digit| {
                                 Some(code * 16 + char::from(digit).to_digit(16)?)
                             })?;
@@ -247,40 +211,18 @@ impl<'a> Scanner<'a> {
                             let ch = char::from_u32(code)?;
                             let encoded = ch.encode_utf8(&mut self.scratch[written..written + 4]);
                             written += encoded.len();
-                            self.at += 6;
+                            self.text.at += 6;
                             continue;
                         }
                         _ => return None,
                     };
                     self.scratch[written] = byte;
-                    self.at += 2;
+                    self.text.at += 2;
                     written += 1;
                 }
                 _ => return None, // a control byte: not JSON
             }
         }
-    }
-
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    /// Consumes `byte` after optional whitespace.
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        self.skip_whitespace();
-        self.expect_here(byte)
-    }
-
-    fn expect_here(&mut self, byte: u8) -> Option<()> {
-        (self.src.get(self.at) == Some(&byte)).then(|| self.at += 1)
-    }
-
-    /// Consumes `byte` after optional whitespace if it is next.
-    fn next_is(&mut self, byte: u8) -> bool {
-        self.skip_whitespace();
-        self.expect_here(byte).is_some()
     }
 }
 
@@ -290,14 +232,16 @@ mod tests {
 
     fn scan_string(json: &str) -> Option<String> {
         let mut scan = Scanner {
-            src: json.as_bytes(),
-            at: 0,
+            text: Cursor {
+                src: json.as_bytes(),
+                at: 0,
+            },
             scratch: Vec::new(),
             screen: None,
             screened_out: 0,
         };
         let text = scan.string()?;
-        (scan.at == json.len()).then_some(text)
+        (scan.text.at == json.len()).then_some(text)
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use super::RecordHead;
-use crate::json_words::end_of_plain_run;
+use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run};
 
 /// Nesting the scan follows; deeper records go to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 64;
@@ -25,16 +25,22 @@ pub(super) fn scan_head(text: &str) -> Option<RecordHead<'_>> {
 /// [`scan_head`] of text known to be UTF-8 (an unescaped message) without checking all
 /// of it again: only the head's own strings are checked, as they are borrowed.
 pub(crate) fn scan_head_bytes(text: &[u8]) -> Option<RecordHead<'_>> {
-    let mut scan = Scanner { src: text, at: 0 };
+    let mut scan = Scanner {
+        text: Cursor { src: text, at: 0 },
+    };
     let head = scan.head()?;
     scan.skip_whitespace();
-    (scan.at == scan.src.len()).then_some(head)
+    (scan.text.at == scan.text.src.len()).then_some(head)
 }
 
 struct Scanner<'a> {
-    src: &'a [u8],
-    /// The next byte to read.
-    at: usize,
+    text: Cursor<'a>,
+}
+
+impl<'a> JsonCursor<'a> for Scanner<'a> {
+    fn cursor(&mut self) -> &mut Cursor<'a> {
+        &mut self.text
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -100,7 +106,7 @@ impl<'a> Scanner<'a> {
     /// Skips any JSON value, checking it.
     fn value(&mut self, depth: usize) -> Option<()> {
         self.skip_whitespace();
-        match *self.src.get(self.at)? {
+        match *self.text.src.get(self.text.at)? {
             b'"' => self.string().map(drop),
             b'{' if depth < MAX_DEPTH => self.object(|scan, _| scan.value(depth + 1)),
             b'[' if depth < MAX_DEPTH => self.array(|scan| scan.value(depth + 1)),
@@ -109,40 +115,6 @@ impl<'a> Scanner<'a> {
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
-        }
-    }
-
-    /// `{ "key": value, ... }`, calling `field` to read each value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.expect(b'{')?;
-        if self.next_is(b'}') {
-            return Some(());
-        }
-        loop {
-            self.skip_whitespace();
-            let (key, escaped) = self.string()?;
-            if escaped {
-                return None;
-            }
-            self.expect(b':')?;
-            field(self, key)?;
-            if !self.next_is(b',') {
-                return self.expect(b'}');
-            }
-        }
-    }
-
-    /// `[ item, ... ]`, calling `item` to read each element.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
-        if self.next_is(b']') {
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            if !self.next_is(b',') {
-                return self.expect(b']');
-            }
         }
     }
 
@@ -159,26 +131,26 @@ impl<'a> Scanner<'a> {
     /// text between the quotes, and whether it has escapes.
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         self.expect_here(b'"')?;
-        let start = self.at;
+        let start = self.text.at;
         let mut escaped = false;
         loop {
-            self.at = end_of_plain_run(self.src, self.at);
-            match *self.src.get(self.at)? {
+            self.text.at = end_of_plain_run(self.text.src, self.text.at);
+            match *self.text.src.get(self.text.at)? {
                 b'"' => {
-                    self.at += 1;
-                    return Some((&self.src[start..self.at - 1], escaped));
+                    self.text.at += 1;
+                    return Some((&self.text.src[start..self.text.at - 1], escaped));
                 }
                 b'\\' => {
                     escaped = true;
-                    let width = match *self.src.get(self.at + 1)? {
+                    let width = match *self.text.src.get(self.text.at + 1)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
                         b'u' => {
-                            let hex = self.src.get(self.at + 2..self.at + 6)?;
+                            let hex = self.text.src.get(self.text.at + 2..self.text.at + 6)?;
                             hex.iter().all(u8::is_ascii_hexdigit).then_some(6)?
                         }
                         _ => return None,
                     };
-                    self.at += width;
+                    self.text.at += width;
                 }
                 _ => return None, // a control byte
             }
@@ -188,18 +160,18 @@ impl<'a> Scanner<'a> {
     /// A number as JSON writes it: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
     fn number(&mut self) -> Option<()> {
         self.expect_here(b'-');
-        match *self.src.get(self.at)? {
-            b'0' => self.at += 1,
+        match *self.text.src.get(self.text.at)? {
+            b'0' => self.text.at += 1,
             b'1'..=b'9' => self.digits(),
             _ => return None,
         }
         if self.expect_here(b'.').is_some() {
             self.digits_after_one()?;
         }
-        if let Some(b'e' | b'E') = self.src.get(self.at) {
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.src.get(self.at) {
-                self.at += 1;
+        if let Some(b'e' | b'E') = self.text.src.get(self.text.at) {
+            self.text.at += 1;
+            if let Some(b'+' | b'-') = self.text.src.get(self.text.at) {
+                self.text.at += 1;
             }
             self.digits_after_one()?;
         }
@@ -209,48 +181,31 @@ impl<'a> Scanner<'a> {
     }
 
     fn digits(&mut self) {
-        while self.src.get(self.at).is_some_and(u8::is_ascii_digit) {
-            self.at += 1;
+        while self
+            .text
+            .src
+            .get(self.text.at)
+            .is_some_and(u8::is_ascii_digit)
+        {
+            self.text.at += 1;
         }
     }
 
     /// At least one digit.
     fn digits_after_one(&mut self) -> Option<()> {
-        let start = self.at;
+        let start = self.text.at;
         self.digits();
-        (self.at > start).then_some(())
+        (self.text.at > start).then_some(())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.at + word.len();
-        (self.src.get(self.at..end) == Some(word)).then(|| self.at = end)
+        let end = self.text.at + word.len();
+        (self.text.src.get(self.text.at..end) == Some(word)).then(|| self.text.at = end)
     }
 
     fn next_is_null(&mut self) -> bool {
         self.skip_whitespace();
         self.literal(b"null").is_some()
-    }
-
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    /// Consumes `byte` after optional whitespace.
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        self.skip_whitespace();
-        self.expect_here(byte)
-    }
-
-    fn expect_here(&mut self, byte: u8) -> Option<()> {
-        (self.src.get(self.at) == Some(&byte)).then(|| self.at += 1)
-    }
-
-    /// Consumes `byte` after optional whitespace if it is next.
-    fn next_is(&mut self, byte: u8) -> bool {
-        self.skip_whitespace();
-        self.expect_here(byte).is_some()
     }
 }
 

@@ -3,7 +3,8 @@
 #   1. stage benches (divan): cargo bench --bench pipeline, which also writes the batches
 #      to target/bench-batches/;
 #   2. whole process on those batches: `trailwatch scan` (release) against
-#      bench/python_baseline.py, after checking both give the same alerts, timed by hyperfine.
+#      bench/python_baseline.py, after checking both give the same alerts, timed by hyperfine
+#      (scan reads inputs on every CPU; the pack is also timed on one, `--jobs 1`).
 #
 #   scripts/bench.sh            full run (100 samples per stage, 10 runs per process)
 #   scripts/bench.sh --quick    fast run (10 samples, 3 runs)
@@ -53,7 +54,8 @@ if command -v hyperfine >/dev/null; then
   hyperfine -N --style basic --warmup 1 --runs "$runs" --export-json "$out/process.json" \
     -n "rust, 3 rules" "$target/release/trailwatch scan ${three[*]} --format email ${batches[*]}" \
     -n "python, 3 rules" "${python[*]} bench/python_baseline.py --manifest $manifest --format email ${batches[*]}" \
-    -n "rust, built-in rules" "$target/release/trailwatch scan --format email ${batches[*]}"
+    -n "rust, built-in rules" "$target/release/trailwatch scan --format email ${batches[*]}" \
+    -n "rust, built-in rules, one thread" "$target/release/trailwatch scan --jobs 1 --format email ${batches[*]}"
 else
   echo "whole process: SKIPPED: hyperfine not installed (apt-get install hyperfine)"
 fi

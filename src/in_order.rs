@@ -35,20 +35,24 @@ where
     }
     let window = window.max(1);
     let next = AtomicUsize::new(0);
-    // The first item not yet consumed; `usize::MAX` once the consumer has stopped.
+    // The first item not yet consumed; `usize::MAX` once the run has stopped.
     let consumed = Mutex::new(0);
     let moved = Condvar::new();
     std::thread::scope(|scope| {
+        // However the run ends (an error, a panic here or in a worker), waiting workers
+        // are released, so the scope can join them and re-raise a panic.
+        let _release = Release(&consumed, &moved);
         let (results, received) = mpsc::channel();
         for _ in 0..jobs {
             let results = results.clone();
             let (next, consumed, moved, work) = (&next, &consumed, &moved, &work);
             scope.spawn(move || {
+                let _release_if_panicking = ReleaseIfPanicking(consumed, moved);
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(index) else { break };
                     let mut first = consumed.lock().unwrap_or_else(PoisonError::into_inner);
-                    while *first != usize::MAX && index >= *first + window {
+                    while *first != usize::MAX && index >= first.saturating_add(window) {
                         first = moved.wait(first).unwrap_or_else(PoisonError::into_inner);
                     }
                     let stopped = *first == usize::MAX;
@@ -60,15 +64,14 @@ where
             });
         }
         drop(results);
-        // Whatever happens below, release the waiting workers when it ends.
-        let _release = Release(&consumed, &moved);
         let mut early = BTreeMap::new();
         for (index, item) in items.iter().enumerate() {
             let result = loop {
                 if let Some(result) = early.remove(&index) {
                     break result;
                 }
-                // A worker panicked (the scope then re-raises it): nothing left to take.
+                // Every worker has ended without this item: one panicked (the others
+                // were released), and the scope re-raises its panic.
                 let Ok((done, result)) = received.recv() else {
                     return Ok(());
                 };
@@ -82,13 +85,29 @@ where
     })
 }
 
-/// Marks the consumer stopped and wakes every waiting worker.
+/// Marks the run stopped and wakes every waiting worker.
+fn release(consumed: &Mutex<usize>, moved: &Condvar) {
+    *consumed.lock().unwrap_or_else(PoisonError::into_inner) = usize::MAX;
+    moved.notify_all();
+}
+
+/// [`release`] when dropped.
 struct Release<'a>(&'a Mutex<usize>, &'a Condvar);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = usize::MAX;
-        self.1.notify_all();
+        release(self.0, self.1);
+    }
+}
+
+/// [`release`] when dropped by a panic (a worker's, so the others stop waiting).
+struct ReleaseIfPanicking<'a>(&'a Mutex<usize>, &'a Condvar);
+
+impl Drop for ReleaseIfPanicking<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            release(self.0, self.1);
+        }
     }
 }
 
@@ -149,6 +168,37 @@ mod tests {
             worked.load(Ordering::Relaxed) < 20,
             "workers ran past the window"
         );
+    }
+
+    /// A worker that panics while others wait on the window ends the run with its
+    /// panic; it does not leave the caller waiting for its item.
+    #[test]
+    fn a_panicking_worker_ends_the_run_with_its_panic() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(|| {
+                let items: Vec<usize> = (0..50).collect();
+                let result: Result<(), ()> = map_in_order(
+                    &items,
+                    2,
+                    4,
+                    |&item| {
+                        if item == 0 {
+                            std::thread::sleep(Duration::from_millis(50));
+                            panic!("work on item 0 failed");
+                        }
+                        item
+                    },
+                    |_, _, _| Ok(()),
+                );
+                result
+            });
+            done.send(outcome.is_err()).unwrap();
+        });
+        let panicked = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the run hung after a worker panicked");
+        assert!(panicked, "the worker's panic reaches the caller");
     }
 
     #[test]

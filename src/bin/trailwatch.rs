@@ -74,10 +74,11 @@ struct ScanArgs {
     /// Largest input accepted after decompression, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DecodeLimits::DEFAULT_MAX_DECOMPRESSED_BYTES)]
     max_bytes: usize,
-    /// Inputs read and matched at once (default: one per CPU). Alerts print in input
-    /// order, and stateful alerting sees inputs in that order, whatever the number.
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
+    /// Inputs read and matched at once (default: one per CPU, at most 8: each holds up
+    /// to --max-bytes while it is decoded). Alerts print in input order, and stateful
+    /// alerting sees inputs in that order, whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
     /// Input files (`-` for standard input).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<String>,
@@ -207,6 +208,10 @@ fn read_input(path: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {path}"))
 }
 
+/// The default `--jobs` on a machine with many CPUs: each job may hold an input of up to
+/// `--max-bytes` (32 MiB by default) decompressed while it decodes it.
+const MAX_DEFAULT_JOBS: usize = 8;
+
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     // The built-in rules without their inline tests: matching never needs them, and
     // parsing them was most of a scan's start-up.
@@ -241,9 +246,14 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let mut total = ScanTotals::default();
     let mut skip_lines = Vec::new();
     let mut unreadable_inputs = 0;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let jobs = match args.jobs {
+        // Standard input named twice: the first read takes it all, as in input order.
+        _ if args.paths.iter().filter(|path| *path == "-").count() > 1 => 1,
+        Some(jobs) => usize::from(jobs),
+        None => {
+            std::thread::available_parallelism().map_or(1, |cpus| cpus.get().min(MAX_DEFAULT_JOBS))
+        }
+    };
     // Each input is read, decoded and matched on a worker; what follows in input order
     // on this thread (stateful alerting, printing) is what depends on the order.
     let screen = rules.head_screen();

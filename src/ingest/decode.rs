@@ -84,6 +84,11 @@ pub fn gunzip_streaming(compressed: &[u8], limits: DecodeLimits) -> Result<Vec<u
 /// Inflates `compressed` when it is exactly one gzip member whose stated size (the
 /// trailer's ISIZE) is within `limit` and true; `None` otherwise.
 fn gunzip_one_member(compressed: &[u8], limit: usize) -> Option<Vec<u8>> {
+    // A header CRC (FHCRC): libdeflate skips it unchecked, flate2 checks it.
+    const FHCRC: u8 = 0b10;
+    if compressed.get(3).is_none_or(|flags| flags & FHCRC != 0) {
+        return None;
+    }
     let trailer = compressed.get(compressed.len().checked_sub(4)?..)?;
     let size = u32::from_le_bytes(trailer.try_into().ok()?) as usize;
     if size > limit {
@@ -228,6 +233,15 @@ mod tests {
         trailing.extend_from_slice(&(data.len() as u32).to_le_bytes());
         assert_eq!(gunzip_one_member(&trailing, 1 << 20), None);
         assert_eq!(gunzip_one_member(&[], 10), None);
+        // A header CRC is left to flate2, which checks it.
+        let mut with_header_crc = gzip(b"ab");
+        with_header_crc[3] |= 0b10;
+        with_header_crc.splice(10..10, [0xde, 0xad]);
+        assert_eq!(gunzip_one_member(&with_header_crc, 10), None);
+        assert!(matches!(
+            gunzip_bounded(&with_header_crc, limit(10)),
+            Err(IngestError::Gzip(_))
+        ));
         assert_eq!(gunzip_one_member(&gzip(b""), 0), Some(Vec::new()));
     }
 

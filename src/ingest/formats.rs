@@ -83,11 +83,11 @@ fn parse_subscription_data_screened(
     };
     let mut batch = Batch {
         format: Some(InputFormat::SubscriptionData),
-        screened_out: data.screened_out,
         ..Batch::default()
     };
     match data.message_type.as_str() {
         "DATA_MESSAGE" => {
+            batch.screened_out = data.screened_out;
             batch.records = (data.log_events.into_iter())
                 .map(|(id, message)| RawRecord {
                     id: RecordId::LogEvent(id),
@@ -335,6 +335,17 @@ mod tests {
         let batch = parse_subscription_event(&payload, DecodeLimits::default()).unwrap();
         assert!(batch.control_message);
         assert!(batch.records.is_empty());
+    }
+
+    #[test]
+    fn a_control_message_counts_no_event_read_with_a_screen_or_without() {
+        let json = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"1","message":"{\"eventName\":\"X\",\"eventSource\":\"s\"}"}]}"#;
+        let rule_out_all: HeadScreen<'_> = &|_| false;
+        for screen in [None, Some(rule_out_all)] {
+            let batch = parse_subscription_data_screened(json.as_bytes(), screen).unwrap();
+            assert!(batch.control_message);
+            assert_eq!((batch.records.len(), batch.screened_out), (0, 0));
+        }
     }
 
     #[test]

@@ -160,8 +160,7 @@ pub async fn handle_event<S: StateStore>(
 ) -> Result<InvocationSummary, InvocationError> {
     let now_ms = clock.now_ms;
     // Records no rule can match are ruled out by their head as they are read.
-    let screen = rules.head_screen();
-    let batch = envelope.decode_screened(config.limits, screen.as_ref().map(|s| s as _))?;
+    let batch = envelope.decode_screened(config.limits, rules.head_screen())?;
     if batch.control_message {
         tracing::info!("CloudWatch Logs control message: nothing to do");
         return Ok(InvocationSummary {

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use trailwatch::alert::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS};
 use trailwatch::ingest::{
-    Batch, DecodeLimits, HeadScreen, RawRecord, RecordId, SubscriptionBuilder,
+    Batch, DecodeLimits, RawRecord, RecordId, SubscriptionBuilder,
     parse_input_screened,
 };
 use trailwatch::pipeline;
@@ -117,9 +117,7 @@ fuzz_target!(|data: &[u8]| {
     // The same lines as a subscription batch read with the rules' head screen: the
     // records ruled out while reading are exactly ones the pipeline would skip.
     let data = SubscriptionBuilder::data_message().messages(lines.iter().copied()).data_json();
-    let screen = rules.head_screen();
-    let screen = screen.as_ref().map(|s| s as HeadScreen<'_>);
-    let screened = parse_input_screened(data.into_bytes(), DecodeLimits::default(), screen)
+    let screened = parse_input_screened(data.into_bytes(), DecodeLimits::default(), rules.head_screen())
         .expect("built subscription data");
     let screened = pipeline::run(rules, screened);
 

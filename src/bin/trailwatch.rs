@@ -258,7 +258,6 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     // on this thread (stateful alerting, printing) is what depends on the order.
     let screen = rules.head_screen();
     let read_and_match = |path: &String| -> Result<Outcome> {
-        let screen = screen.as_ref().map(|s| s as ingest::HeadScreen<'_>);
         let batch = ingest::parse_input_screened(read_input(path)?, limits, screen)?;
         Ok(pipeline::run(&rules, batch))
     };

@@ -38,7 +38,7 @@ impl SubscriptionEnvelope {
     pub fn decode_screened(
         &self,
         limits: DecodeLimits,
-        screen: Option<HeadScreen<'_>>,
+        screen: Option<&dyn HeadScreen>,
     ) -> Result<Batch, IngestError> {
         let compressed = decode_base64(&self.awslogs.data)?;
         let json = gunzip_bounded(&compressed, limits)?;
@@ -58,7 +58,7 @@ pub fn parse_subscription_event(
 pub fn parse_subscription_event_screened(
     payload: &[u8],
     limits: DecodeLimits,
-    screen: Option<HeadScreen<'_>>,
+    screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     let envelope: SubscriptionEnvelope =
         serde_json::from_slice(payload).map_err(IngestError::Envelope)?;
@@ -73,7 +73,7 @@ pub fn parse_subscription_data(json: &[u8]) -> Result<Batch, IngestError> {
 
 fn parse_subscription_data_screened(
     json: &[u8],
-    screen: Option<HeadScreen<'_>>,
+    screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     // One SIMD UTF-8 check up front lets serde_json skip it for every string.
     let text = std::str::from_utf8(json).map_err(IngestError::SubscriptionNotUtf8)?;
@@ -114,9 +114,9 @@ fn parse_log_data_with_serde(text: &str) -> Result<ScannedLogData, IngestError> 
     })
 }
 
-/// The fast path and serde_json read `text` alike: `Some` with serde_json's reading when
-/// the scan accepted it (a panic if they differ), `None` when the scan left it. For the
-/// fuzz target that holds the scan to serde_json.
+/// Whether the fast path and serde_json read `text` alike: `Some(true)` when the scan
+/// read it as serde_json does, `Some(false)` when they differ, `None` when the scan left
+/// it. For the fuzz target that holds the scan to serde_json.
 #[doc(hidden)]
 pub fn check_subscription_scan(text: &str) -> Option<bool> {
     let scanned = scan_log_data(text, None)?;
@@ -171,7 +171,7 @@ pub fn parse_input(bytes: Vec<u8>, limits: DecodeLimits) -> Result<Batch, Ingest
 pub fn parse_input_screened(
     bytes: Vec<u8>,
     limits: DecodeLimits,
-    screen: Option<HeadScreen<'_>>,
+    screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     let bytes = maybe_gunzip(bytes, limits)?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
@@ -214,7 +214,7 @@ fn classify_object(
     body: &str,
     probe: ShapeProbe,
     limits: DecodeLimits,
-    screen: Option<HeadScreen<'_>>,
+    screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     if let Some(awslogs) = probe.awslogs {
         let logs: AwsLogsData =
@@ -340,8 +340,8 @@ mod tests {
     #[test]
     fn a_control_message_counts_no_event_read_with_a_screen_or_without() {
         let json = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"1","message":"{\"eventName\":\"X\",\"eventSource\":\"s\"}"}]}"#;
-        let rule_out_all: HeadScreen<'_> = &|_| false;
-        for screen in [None, Some(rule_out_all)] {
+        let rule_out_all = |_: &crate::record::RecordHead<'_>| false;
+        for screen in [None, Some(&rule_out_all as &dyn HeadScreen)] {
             let batch = parse_subscription_data_screened(json.as_bytes(), screen).unwrap();
             assert!(batch.control_message);
             assert_eq!((batch.records.len(), batch.screened_out), (0, 0));

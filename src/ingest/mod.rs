@@ -139,10 +139,19 @@ pub enum SkipReason {
     NotCloudTrail(#[from] RecordError),
 }
 
-/// Decides from a record's head whether it may match: `false` rules it out (see
+/// Decides from a record's head whether any rule may match it (see
 /// [`crate::rules::RuleSet::head_screen`]). Reading subscription data with one, a
 /// ruled-out message is counted in [`Batch::screened_out`] and never becomes a string.
-pub type HeadScreen<'a> = &'a dyn Fn(&crate::record::RecordHead<'_>) -> bool;
+pub trait HeadScreen: Sync {
+    /// `false` rules the record out: no rule can match it.
+    fn may_match(&self, head: &crate::record::RecordHead<'_>) -> bool;
+}
+
+impl<F: Fn(&crate::record::RecordHead<'_>) -> bool + Sync> HeadScreen for F {
+    fn may_match(&self, head: &crate::record::RecordHead<'_>) -> bool {
+        self(head)
+    }
+}
 
 /// The records of one input, in input order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ pub(super) struct ScannedLogData {
 /// Reads decoded subscription JSON, or `None` when the text is not in the shape this
 /// fast path accepts (serde_json then reads it). A message whose record's head the
 /// `screen` rules out is counted, not kept.
-pub(super) fn scan_log_data(text: &str, screen: Option<HeadScreen<'_>>) -> Option<ScannedLogData> {
+pub(super) fn scan_log_data(text: &str, screen: Option<&dyn HeadScreen>) -> Option<ScannedLogData> {
     let mut scan = Scanner {
         text: Cursor {
             src: text.as_bytes(),
@@ -49,7 +49,7 @@ struct Scanner<'a> {
     text: Cursor<'a>,
     /// The unescaped bytes of the string being read, reused from string to string.
     scratch: Vec<u8>,
-    screen: Option<HeadScreen<'a>>,
+    screen: Option<&'a dyn HeadScreen>,
     screened_out: u64,
 }
 
@@ -144,7 +144,7 @@ impl<'a> Scanner<'a> {
         let written = self.unescape_to_scratch()?;
         let text = &self.scratch[..written];
         if let Some(screen) = self.screen
-            && scan_head_bytes(text).is_some_and(|head| !screen(&head))
+            && scan_head_bytes(text).is_some_and(|head| !screen.may_match(&head))
         {
             return Some(None);
         }

@@ -1043,12 +1043,12 @@ impl RuleSet {
     }
 
     /// The screen as a test on a record's head, when the head alone decides it (no
-    /// ungated rule reads more of every record): `false` for exactly the records with
-    /// that head [`RuleSet::screen`] skips. Reading subscription data with it
-    /// ([`crate::ingest::HeadScreen`]) spares them from ever becoming strings.
-    pub fn head_screen(&self) -> Option<impl Fn(&crate::record::RecordHead<'_>) -> bool + '_> {
-        (self.ungated_screen.is_none())
-            .then_some(|head: &crate::record::RecordHead<'_>| self.record_filter.may_match(head))
+    /// ungated rule reads more of every record): `may_match` is false for exactly the
+    /// records with that head [`RuleSet::screen`] skips. Reading subscription data with
+    /// it spares them from ever becoming strings.
+    pub fn head_screen(&self) -> Option<&dyn crate::ingest::HeadScreen> {
+        let filter: &dyn crate::ingest::HeadScreen = &self.record_filter;
+        self.ungated_screen.is_none().then_some(filter)
     }
 
     /// Rules the prefilter cannot gate (no `eventName`, `userIdentity.type` or

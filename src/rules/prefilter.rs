@@ -259,6 +259,12 @@ fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
     }
 }
 
+impl crate::ingest::HeadScreen for RecordFilter {
+    fn may_match(&self, head: &RecordHead<'_>) -> bool {
+        RecordFilter::may_match(self, head)
+    }
+}
+
 impl RecordFilter {
     /// The filter letting through what any of `gates` lets through (`Gate::Any` gates
     /// are left out: the caller screens those rules another way).

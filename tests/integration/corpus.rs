@@ -314,7 +314,7 @@ fn reading_with_the_head_screen_changes_no_outcome() {
     let data = SubscriptionBuilder::data_message()
         .messages(texts.iter().map(String::as_str))
         .data_json();
-    let read = |screen: Option<HeadScreen<'_>>| {
+    let read = |screen: Option<&dyn HeadScreen>| {
         let batch =
             parse_input_screened(data.clone().into_bytes(), DecodeLimits::default(), screen)
                 .expect("built subscription data");
@@ -322,7 +322,7 @@ fn reading_with_the_head_screen_changes_no_outcome() {
         (screened_out, pipeline::run(&rules, batch))
     };
     let (none, plain) = read(None);
-    let (screened_out, screened) = read(Some(&screen));
+    let (screened_out, screened) = read(Some(screen));
     assert_eq!(none, 0);
     assert!(
         screened_out > 0 && (screened_out as usize) < texts.len(),

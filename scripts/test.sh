@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it (.ci/run calls this): ./scripts/test.sh
 #   1. .venv with the pinned test tools of scripts/requirements-test.txt (moto server,
 #      cargo-lambda, aws-sam-cli, cfn-lint), reinstalled only when that file changes;
-#   2. moto on a free 127.0.0.1 port with fake credentials (stopped on exit); the SDK
-#      follows AWS_ENDPOINT_URL, and nothing of a developer's own AWS setup leaks in;
+#   2. moto on a free 127.0.0.1 port with fake credentials (stopped on exit), each
+#      DynamoDB request atomic as in AWS (scripts/moto_server.py); the SDK follows
+#      AWS_ENDPOINT_URL, and nothing of a developer's own AWS setup leaks in;
 #   3. fmt, clippy and every test with every feature; TRAILWATCH_REQUIRE_AWS_TESTS=1
 #      makes the moto and Lambda tests fail, not skip, when they cannot run (plain
 #      `cargo test` skips them and says why). Tests end the processes they start;
@@ -23,7 +24,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
-moto_server -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
+python3 scripts/moto_server.py -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
 moto=$!
 trap 'kill $moto 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" TRAILWATCH_MOTO_ENDPOINT="http://127.0.0.1:$port"

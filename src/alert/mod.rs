@@ -168,11 +168,7 @@ impl Alert {
         } else {
             hasher.update(self.event.event_id.as_bytes());
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::stateful::lower_hex(&hasher.finalize())
     }
 
     /// The CloudTrail console page of the event, when the event id and region are known

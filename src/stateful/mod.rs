@@ -88,10 +88,17 @@ fn values_digest(values: &[(String, String)], bytes: usize) -> String {
         hasher.update(value.as_bytes());
     }
     let digest = hasher.finalize();
-    digest[..bytes.min(digest.len())]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lower_hex(&digest[..bytes.min(digest.len())])
+}
+
+/// `bytes` as lowercase hex, into one string (alert ids and state keys).
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// The item key for a rule and some values: bounded in size whatever the values.

@@ -233,3 +233,28 @@ fn rules_without_state_never_touch_the_store() {
     assert_eq!(decided.alerts.len(), 1);
     assert!(store.is_empty());
 }
+
+#[test]
+fn lower_hex_writes_two_lowercase_digits_per_byte() {
+    assert_eq!(lower_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    assert_eq!(lower_hex(&[]), "");
+    // An alert id is the SHA-256 of the rule and the event id, as 64 hex digits.
+    let id = crate::alert::Alert::new(
+        &crate::rules::RuleSet::compile(&[RuleSource {
+            path: "r.yml".into(),
+            text: FAILED_LOGIN.into(),
+        }])
+        .unwrap()
+        .rules()[0],
+        json!({"eventID": "e-1"}),
+    )
+    .dedup_key();
+    let mut hasher = Sha256::new();
+    hasher.update(b"failed-login\0e-1");
+    let expected: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(id, expected);
+}

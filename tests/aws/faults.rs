@@ -191,12 +191,15 @@ fn batch(index: usize) -> (String, BTreeSet<String>) {
     (payload, expected)
 }
 
-/// Every alert id on the queue, with how many times it arrived.
+/// Every alert id on the queue, with how many SNS messages carried it.
 async fn arrived(
     wiring: &crate::common::TopicWithQueue,
     at_least: usize,
 ) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
+    // SNS gives each message it accepts its own MessageId; SQS delivering one message
+    // again (a delete that did not land) repeats it, and is not a second publish.
+    let mut messages = BTreeSet::new();
     let mut empty_reads = 0;
     while empty_reads < 3 {
         let envelopes = wiring
@@ -206,6 +209,13 @@ async fn arrived(
             empty_reads += 1;
         }
         for envelope in envelopes {
+            let message_id = envelope["MessageId"]
+                .as_str()
+                .expect("every SNS envelope has a MessageId")
+                .to_owned();
+            if !messages.insert(message_id) {
+                continue;
+            }
             let id = crate::common::attribute(&envelope, "alert_id")
                 .expect("every message carries alert_id")
                 .to_owned();

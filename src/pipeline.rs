@@ -91,8 +91,9 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
     outcome.events_processed += batch.screened_out;
     for raw in batch.records {
         // Most records are calls no rule mentions: when the cheap read proves the
-        // record valid and unmatchable, count it without building it.
-        if rules.screen(&raw.text) == Screen::Skip {
+        // record valid and unmatchable, count it without building it. (A record the
+        // ingest screen let through already had that read.)
+        if !raw.screened_in && rules.screen(&raw.text) == Screen::Skip {
             outcome.events_processed += 1;
             continue;
         }
@@ -158,6 +159,7 @@ mod tests {
                 .map(|(i, text)| RawRecord {
                     id: RecordId::LogEvent(format!("e{i}")),
                     text: (*text).into(),
+                    screened_in: false,
                 })
                 .collect(),
             ..Batch::default()

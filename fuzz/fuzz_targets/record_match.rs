@@ -110,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
             .map(|(i, line)| RawRecord {
                 id: RecordId::Line(i + 1),
                 text: (*line).to_owned(),
+                screened_in: false,
             })
             .collect(),
         ..Batch::default()

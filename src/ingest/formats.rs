@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::decode::{decode_base64, gunzip_bounded, maybe_gunzip};
-use super::subscription_scan::{ScannedLogData, scan_log_data};
+use super::subscription_scan::{ScannedEvent, ScannedLogData, scan_log_data};
 use super::{
     Batch, DecodeLimits, HeadScreen, IngestError, InputFormat, RawRecord, RecordId, SkipReason,
     Skipped,
@@ -89,9 +89,10 @@ fn parse_subscription_data_screened(
         "DATA_MESSAGE" => {
             batch.screened_out = data.screened_out;
             batch.records = (data.log_events.into_iter())
-                .map(|(id, message)| RawRecord {
-                    id: RecordId::LogEvent(id),
-                    text: message,
+                .map(|event| RawRecord {
+                    id: RecordId::LogEvent(event.id),
+                    text: event.message,
+                    screened_in: event.screened_in,
                 })
                 .collect();
         }
@@ -109,7 +110,11 @@ fn parse_log_data_with_serde(text: &str) -> Result<ScannedLogData, IngestError> 
         screened_out: 0,
         message_type: data.message_type,
         log_events: (data.log_events.into_iter())
-            .map(|event| (event.id, event.message))
+            .map(|event| ScannedEvent {
+                id: event.id,
+                message: event.message,
+                screened_in: false,
+            })
             .collect(),
     })
 }
@@ -237,6 +242,7 @@ fn classify_object(
             records: vec![RawRecord {
                 id: RecordId::Index(0),
                 text: body.to_owned(),
+                screened_in: false,
             }],
             format: Some(InputFormat::SingleRecord),
             ..Batch::default()
@@ -253,6 +259,7 @@ fn records_from_raw(items: Vec<&RawValue>, format: InputFormat) -> Batch {
             .map(|(index, raw)| RawRecord {
                 id: RecordId::Index(index),
                 text: raw.get().to_owned(),
+                screened_in: false,
             })
             .collect(),
         format: Some(format),
@@ -278,6 +285,7 @@ fn split_json_lines(bytes: &[u8]) -> Batch {
             Ok(text) => batch.records.push(RawRecord {
                 id,
                 text: text.trim().to_owned(),
+                screened_in: false,
             }),
             Err(err) => batch.skipped.push(Skipped {
                 id,

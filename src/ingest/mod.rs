@@ -114,6 +114,10 @@ pub struct RawRecord {
     pub id: RecordId,
     /// The record's JSON text (not yet parsed).
     pub text: String,
+    /// Read with a [`HeadScreen`] that read the record's head and let it through, so
+    /// the pipeline does not screen it again. (Set wrongly, it costs a record's full
+    /// read, never a verdict: the rules evaluate whatever is not screened out.)
+    pub screened_in: bool,
 }
 
 /// A record that was read from its input but not matched, and why.

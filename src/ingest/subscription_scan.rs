@@ -22,9 +22,19 @@ use crate::record::scan_head_bytes;
 pub(super) struct ScannedLogData {
     pub message_type: String,
     /// Empty when the object has no `logEvents` key.
-    pub log_events: Vec<(String, String)>,
+    pub log_events: Vec<ScannedEvent>,
     /// Log events whose record the screen ruled out: read, checked, never kept.
     pub screened_out: u64,
+}
+
+/// A log event the batch keeps.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ScannedEvent {
+    pub id: String,
+    pub message: String,
+    /// The screen read the record's head and let it through (false without a screen,
+    /// or when the head could not be read here).
+    pub screened_in: bool,
 }
 
 /// Reads decoded subscription JSON, or `None` when the text is not in the shape this
@@ -80,7 +90,7 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    fn log_events(&mut self) -> Option<Vec<(String, String)>> {
+    fn log_events(&mut self) -> Option<Vec<ScannedEvent>> {
         let mut events = Vec::new();
         self.array(|scan| {
             let (mut id, mut message) = (None, None);
@@ -95,7 +105,11 @@ impl<'a> Scanner<'a> {
                 Some(())
             })?;
             match message? {
-                Some(message) => events.push((id?, message)),
+                Some((message, screened_in)) => events.push(ScannedEvent {
+                    id: id?,
+                    message,
+                    screened_in,
+                }),
                 None => {
                     id?;
                     scan.screened_out += 1;
@@ -138,17 +152,25 @@ impl<'a> Scanner<'a> {
         Some(text.to_owned())
     }
 
-    /// A log event's message, unescaped; `None` when the screen rules its record out
-    /// (the text is then never validated as UTF-8 again, copied or allocated).
-    fn message(&mut self) -> Option<Option<String>> {
+    /// A log event's message, unescaped, and whether the screen let it through; `None`
+    /// when the screen rules its record out (the text is then never validated as UTF-8
+    /// again, copied or allocated).
+    fn message(&mut self) -> Option<Option<(String, bool)>> {
         let written = self.unescape_to_scratch()?;
         let text = &self.scratch[..written];
+        let mut screened_in = false;
         if let Some(screen) = self.screen
-            && scan_head_bytes(text).is_some_and(|head| !screen.may_match(&head))
+            && let Some(head) = scan_head_bytes(text)
         {
-            return Some(None);
+            if !screen.may_match(&head) {
+                return Some(None);
+            }
+            screened_in = true;
         }
-        Some(Some(std::str::from_utf8(text).ok()?.to_owned()))
+        Some(Some((
+            std::str::from_utf8(text).ok()?.to_owned(),
+            screened_in,
+        )))
     }
 
     /// Unescapes a string into the scratch, returning its length: a word at a time is
@@ -291,13 +313,10 @@ mod tests {
         } "#;
         let data = scan_log_data(json, None).unwrap();
         assert_eq!(data.message_type, "DATA_MESSAGE");
-        assert_eq!(
-            data.log_events,
-            [
-                ("1".to_owned(), r#"{"a":"b\\c"}"#.to_owned()),
-                ("2".to_owned(), "x".to_owned()),
-            ]
-        );
+        let events: Vec<(&str, &str, bool)> = (data.log_events.iter())
+            .map(|e| (e.id.as_str(), e.message.as_str(), e.screened_in))
+            .collect();
+        assert_eq!(events, [("1", r#"{"a":"b\\c"}"#, false), ("2", "x", false)]);
         let empty = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[]}"#, None);
         assert_eq!(empty.unwrap().log_events, []);
         let without = scan_log_data(r#"{"messageType":"CONTROL_MESSAGE"}"#, None);
@@ -324,5 +343,33 @@ mod tests {
         ] {
             assert_eq!(scan_log_data(json, None), None, "{json}");
         }
+    }
+
+    #[test]
+    fn a_screen_keeps_what_it_lets_through_marked_and_what_it_cannot_read_unmarked() {
+        let keep_console_logins =
+            |head: &crate::record::RecordHead<'_>| head.event_name == "ConsoleLogin";
+        let record = |name: &str| {
+            format!(r#"{{\"eventSource\":\"signin.amazonaws.com\",\"eventName\":\"{name}\"}}"#)
+        };
+        let json = format!(
+            r#"{{"messageType":"DATA_MESSAGE","logEvents":[
+                {{"id":"1","message":"{}"}},
+                {{"id":"2","message":"{}"}},
+                {{"id":"3","message":"{{\"event\\u004eame\":\"GetObject\",\"eventSource\":\"s3\"}}"}},
+                {{"id":"4","message":"not json"}}
+            ]}}"#,
+            record("ConsoleLogin"),
+            record("GetObject"),
+        );
+        let data = scan_log_data(&json, Some(&keep_console_logins)).unwrap();
+        let kept: Vec<(&str, bool)> = (data.log_events.iter())
+            .map(|e| (e.id.as_str(), e.screened_in))
+            .collect();
+        // 2 is ruled out; 3 (a key written with an escape) and 4 are left to the pipeline.
+        assert_eq!(kept, [("1", true), ("3", false), ("4", false)]);
+        assert_eq!(data.screened_out, 1);
+        let unscreened = scan_log_data(&json, None).unwrap();
+        assert!(unscreened.log_events.iter().all(|e| !e.screened_in));
     }
 }

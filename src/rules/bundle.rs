@@ -94,8 +94,17 @@ pub(super) fn from_json(json: &str) -> Result<Bundle, RuleLoadError> {
         #[serde(default)]
         built_by: String,
     }
-    let version: Version = serde_json::from_str(json)
-        .map_err(|err| problem(format!("not a trailwatch rule bundle: {err}")))?;
+    // One pass over a bundle this build reads (a cold start's case); only a bundle
+    // that does not parse is read again for its version, to say why.
+    let bundle = serde_json::from_str::<Bundle>(json);
+    let version = match &bundle {
+        Ok(bundle) => Version {
+            trailwatch_rule_bundle: bundle.trailwatch_rule_bundle,
+            built_by: bundle.built_by.clone(),
+        },
+        Err(_) => serde_json::from_str(json)
+            .map_err(|err| problem(format!("not a trailwatch rule bundle: {err}")))?,
+    };
     if version.trailwatch_rule_bundle != VERSION {
         return Err(problem(format!(
             "bundle format {} but this build reads format {VERSION}: rebuild the bundle with the same trailwatch version",
@@ -108,5 +117,5 @@ pub(super) fn from_json(json: &str) -> Result<Bundle, RuleLoadError> {
             version.built_by
         )));
     }
-    serde_json::from_str(json).map_err(|err| problem(format!("malformed bundle: {err}")))
+    bundle.map_err(|err| problem(format!("malformed bundle: {err}")))
 }

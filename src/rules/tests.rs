@@ -594,6 +594,20 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     );
     let err = RuleSet::from_bundle_on("%PDF", today).unwrap_err();
     assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
+    // A future format this build cannot parse at all still says which format it is.
+    let future = r#"{"trailwatch_rule_bundle":4,"built_by":"trailwatch 9.9.9","rules":{}}"#;
+    let err = RuleSet::from_bundle_on(future, today).unwrap_err();
+    assert!(
+        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 4")),
+        "{err}"
+    );
+    // This build's format, broken.
+    let broken = bundle.replace("\"rules\":[", "\"rules\":[7,");
+    let err = RuleSet::from_bundle_on(&broken, today).unwrap_err();
+    assert!(
+        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.starts_with("malformed bundle")),
+        "{err}"
+    );
 }
 
 /// The rule set in `tests/fixtures/<name>`.

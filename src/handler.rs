@@ -23,7 +23,7 @@ use crate::metrics::{DeliveryCounts, metric_points};
 use crate::pipeline;
 use crate::rules::RuleSet;
 use crate::state::{StateError, StateStore};
-use crate::stateful::{Claim, Claims, Stateful};
+use crate::stateful::{Claim, Claims, Settled, Stateful};
 
 /// What an invocation did (the function's response, and a log line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -228,11 +228,9 @@ pub async fn handle_event<S: StateStore>(
                 match unsettled {
                     // Published by this process already: settle it now, never send it again.
                     Some(version) => {
-                        if claims
-                            .settle(&state.store, id, *version, true, now_ms)
-                            .await
-                            .is_ok()
-                        {
+                        let settled = claims.settle(&state.store, id, *version, true, now_ms);
+                        if let Ok(settled) = settled.await {
+                            warn_if_taken_over(id, settled);
                             state.unsettled().remove(id);
                         }
                         Ok(Claim::Published)
@@ -285,7 +283,7 @@ pub async fn handle_event<S: StateStore>(
         // Settle: published alerts are remembered; failed ones are released so the
         // retry takes them at once. A settle that fails only costs a later redelivery
         // a duplicate (published) or a lease's wait (released): never a lost alert.
-        let settled: Vec<Result<(), StateError>> = stream::iter(&mine)
+        let settled: Vec<Result<Settled, StateError>> = stream::iter(&mine)
             .map(|&(index, version)| {
                 let published = report.results()[index] == Delivery::Published;
                 claims.settle(&state.store, &ids[index], version, published, now_ms)
@@ -294,13 +292,17 @@ pub async fn handle_event<S: StateStore>(
             .collect()
             .await;
         for (&(index, version), result) in mine.iter().zip(settled) {
-            if let Err(err) = result {
-                tracing::warn!(alert_id = %ids[index], error = %err, "claim not settled");
-                state_errors += 1;
-                let mut unsettled = state.unsettled();
-                if report.results()[index] == Delivery::Published && unsettled.len() < MAX_UNSETTLED
-                {
-                    unsettled.insert(ids[index].clone(), version);
+            match result {
+                Ok(settled) => warn_if_taken_over(&ids[index], settled),
+                Err(err) => {
+                    tracing::warn!(alert_id = %ids[index], error = %err, "claim not settled");
+                    state_errors += 1;
+                    let mut unsettled = state.unsettled();
+                    if report.results()[index] == Delivery::Published
+                        && unsettled.len() < MAX_UNSETTLED
+                    {
+                        unsettled.insert(ids[index].clone(), version);
+                    }
                 }
             }
         }
@@ -377,13 +379,24 @@ async fn settle_journal<S: StateStore>(state: &State<S>, claims: &Claims, now_ms
         .map(|(id, version)| (id.clone(), *version))
         .collect();
     for (id, version) in pending {
-        if claims
+        if let Ok(settled) = claims
             .settle(&state.store, &id, version, true, now_ms)
             .await
-            .is_ok()
         {
+            warn_if_taken_over(&id, settled);
             state.unsettled().remove(&id);
         }
+    }
+}
+
+/// A published alert whose claim another invocation had taken over may have gone out
+/// twice: worth a line in the log (it needs an invocation outliving its lease).
+fn warn_if_taken_over(alert_id: &str, settled: Settled) {
+    if settled == Settled::TakenOver {
+        tracing::warn!(
+            %alert_id,
+            "published, but the claim had expired and another invocation took it over: it may have sent this alert too (same alert_id)"
+        );
     }
 }
 

@@ -374,6 +374,16 @@ pub enum Claim {
     InFlight,
 }
 
+/// What settling a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The outcome is recorded (or an earlier attempt of this same write already was).
+    Recorded,
+    /// The alert was published, but the claim had expired and another invocation took
+    /// it over first: that one may have published it too.
+    TakenOver,
+}
+
 /// Claims, publishes' bookkeeping: each alert id is published once.
 #[derive(Debug, Clone, Copy)]
 pub struct Claims {
@@ -427,7 +437,8 @@ impl Claims {
     }
 
     /// Records the outcome of publishing a claimed alert: published for good, or the
-    /// claim released so the retry can take it at once.
+    /// claim released so the retry can take it at once. A release that finds the claim
+    /// gone or taken is still recorded: this invocation sent nothing.
     pub async fn settle<S: StateStore>(
         &self,
         store: &S,
@@ -435,26 +446,32 @@ impl Claims {
         version: u64,
         published: bool,
         now_ms: i64,
-    ) -> Result<(), StateError> {
+    ) -> Result<Settled, StateError> {
         let key = format!("alert#{alert_id}");
-        if published {
-            let data = serde_json::to_string(&ClaimItem {
-                published: true,
-                lease_until_ms: 0,
-            })
-            .unwrap_or_default();
-            store
-                .put(
-                    &key,
-                    &data,
-                    now_ms / 1000 + self.retention_secs,
-                    Some(version),
-                )
-                .await?;
-        } else {
+        if !published {
             store.delete(&key, version).await?;
+            return Ok(Settled::Recorded);
         }
-        Ok(())
+        let data = serde_json::to_string(&ClaimItem {
+            published: true,
+            lease_until_ms: 0,
+        })
+        .unwrap_or_default();
+        let expires = now_ms / 1000 + self.retention_secs;
+        if store.put(&key, &data, expires, Some(version)).await? == Written::Yes {
+            return Ok(Settled::Recorded);
+        }
+        // The claim moved on. Either this very write landed before (an SDK retry of a
+        // put whose answer was lost), or another invocation took the expired claim.
+        let ours = store.get(&key).await?.is_some_and(|item| {
+            item.version == version + 1
+                && serde_json::from_str::<ClaimItem>(&item.data).is_ok_and(|c| c.published)
+        });
+        Ok(if ours {
+            Settled::Recorded
+        } else {
+            Settled::TakenOver
+        })
     }
 }
 

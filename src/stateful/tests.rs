@@ -224,6 +224,49 @@ fn a_claim_is_exclusive_until_published_or_released_or_its_lease_ends() {
 }
 
 #[test]
+fn settling_a_published_alert_says_when_another_invocation_took_the_claim() {
+    let store = MemoryStore::new();
+    let claims = Claims {
+        lease_ms: 1_000,
+        retention_secs: 86_400,
+    };
+    // Marked once, and the same mark again (an SDK retry whose first try landed).
+    let Claim::Mine(mine) = block_on(claims.claim(&store, "a", 0)).unwrap() else {
+        panic!("first claim wins")
+    };
+    let settle = |id, version, published, now| {
+        block_on(claims.settle(&store, id, version, published, now)).unwrap()
+    };
+    assert_eq!(settle("a", mine, true, 10), Settled::Recorded);
+    assert_eq!(settle("a", mine, true, 20), Settled::Recorded);
+    // The lease ends before the holder marks it: another invocation takes it over.
+    let Claim::Mine(first) = block_on(claims.claim(&store, "b", 0)).unwrap() else {
+        panic!("first claim wins")
+    };
+    let Claim::Mine(second) = block_on(claims.claim(&store, "b", 5_000)).unwrap() else {
+        panic!("an expired claim is taken over")
+    };
+    assert_eq!(settle("b", first, true, 5_001), Settled::TakenOver);
+    // ...also once the other one has published it.
+    assert_eq!(settle("b", second, true, 5_002), Settled::Recorded);
+    assert_eq!(settle("b", first, true, 5_003), Settled::TakenOver);
+    // A release changes nothing another invocation holds, and is recorded.
+    let Claim::Mine(third) = block_on(claims.claim(&store, "c", 0)).unwrap() else {
+        panic!("first claim wins")
+    };
+    assert_eq!(
+        block_on(claims.claim(&store, "c", 5_000)).unwrap(),
+        Claim::Mine(third + 1)
+    );
+    assert_eq!(settle("c", third, false, 5_001), Settled::Recorded);
+    assert_eq!(
+        block_on(claims.claim(&store, "c", 5_002)).unwrap(),
+        Claim::InFlight,
+        "the taker still holds it"
+    );
+}
+
+#[test]
 fn rules_without_state_never_touch_the_store() {
     let rules = rules(&[("failed-login.yml", FAILED_LOGIN)]);
     let store = MemoryStore::new();

@@ -194,73 +194,57 @@ level: medium
     );
 }
 
+/// Claims with a one-second lease, for the claim tests.
+const ONE_SECOND_LEASE: Claims = Claims {
+    lease_ms: 1_000,
+    retention_secs: 86_400,
+};
+
+/// Claims `id` at `now`, which must win; its version.
+fn won(store: &MemoryStore, id: &str, now: i64) -> u64 {
+    match block_on(ONE_SECOND_LEASE.claim(store, id, now)).unwrap() {
+        Claim::Mine(version) => version,
+        other => panic!("claim of {id} at {now}: {other:?}"),
+    }
+}
+
+fn settle(store: &MemoryStore, id: &str, version: u64, published: bool, now: i64) -> Settled {
+    block_on(ONE_SECOND_LEASE.settle(store, id, version, published, now)).unwrap()
+}
+
 #[test]
 fn a_claim_is_exclusive_until_published_or_released_or_its_lease_ends() {
     let store = MemoryStore::new();
-    let claims = Claims {
-        lease_ms: 1_000,
-        retention_secs: 86_400,
-    };
-    let Claim::Mine(version) = block_on(claims.claim(&store, "x", 0)).unwrap() else {
-        panic!("first claim wins")
-    };
-    assert_eq!(
-        block_on(claims.claim(&store, "x", 10)).unwrap(),
-        Claim::InFlight
-    );
-    block_on(claims.settle(&store, "x", version, false, 10)).unwrap();
-    let Claim::Mine(version) = block_on(claims.claim(&store, "x", 20)).unwrap() else {
-        panic!("a released claim can be taken again")
-    };
-    assert_eq!(
-        block_on(claims.claim(&store, "x", 2_000)).unwrap(),
-        Claim::Mine(version + 1)
-    );
-    block_on(claims.settle(&store, "x", version + 1, true, 2_000)).unwrap();
-    assert_eq!(
-        block_on(claims.claim(&store, "x", 9_000)).unwrap(),
-        Claim::Published
-    );
+    let claim = |now| block_on(ONE_SECOND_LEASE.claim(&store, "x", now)).unwrap();
+    let version = won(&store, "x", 0);
+    assert_eq!(claim(10), Claim::InFlight);
+    settle(&store, "x", version, false, 10);
+    let version = won(&store, "x", 20); // a released claim can be taken again
+    assert_eq!(claim(2_000), Claim::Mine(version + 1));
+    settle(&store, "x", version + 1, true, 2_000);
+    assert_eq!(claim(9_000), Claim::Published);
 }
 
 #[test]
 fn settling_a_published_alert_says_when_another_invocation_took_the_claim() {
     let store = MemoryStore::new();
-    let claims = Claims {
-        lease_ms: 1_000,
-        retention_secs: 86_400,
-    };
     // Marked once, and the same mark again (an SDK retry whose first try landed).
-    let Claim::Mine(mine) = block_on(claims.claim(&store, "a", 0)).unwrap() else {
-        panic!("first claim wins")
-    };
-    let settle = |id, version, published, now| {
-        block_on(claims.settle(&store, id, version, published, now)).unwrap()
-    };
-    assert_eq!(settle("a", mine, true, 10), Settled::Recorded);
-    assert_eq!(settle("a", mine, true, 20), Settled::Recorded);
-    // The lease ends before the holder marks it: another invocation takes it over.
-    let Claim::Mine(first) = block_on(claims.claim(&store, "b", 0)).unwrap() else {
-        panic!("first claim wins")
-    };
-    let Claim::Mine(second) = block_on(claims.claim(&store, "b", 5_000)).unwrap() else {
-        panic!("an expired claim is taken over")
-    };
-    assert_eq!(settle("b", first, true, 5_001), Settled::TakenOver);
+    let mine = won(&store, "a", 0);
+    assert_eq!(settle(&store, "a", mine, true, 10), Settled::Recorded);
+    assert_eq!(settle(&store, "a", mine, true, 20), Settled::Recorded);
+    // The lease ends before the holder marks it: another invocation takes it over...
+    let first = won(&store, "b", 0);
+    let second = won(&store, "b", 5_000);
+    assert_eq!(settle(&store, "b", first, true, 5_001), Settled::TakenOver);
     // ...also once the other one has published it.
-    assert_eq!(settle("b", second, true, 5_002), Settled::Recorded);
-    assert_eq!(settle("b", first, true, 5_003), Settled::TakenOver);
+    assert_eq!(settle(&store, "b", second, true, 5_002), Settled::Recorded);
+    assert_eq!(settle(&store, "b", first, true, 5_003), Settled::TakenOver);
     // A release changes nothing another invocation holds, and is recorded.
-    let Claim::Mine(third) = block_on(claims.claim(&store, "c", 0)).unwrap() else {
-        panic!("first claim wins")
-    };
+    let third = won(&store, "c", 0);
+    assert_eq!(won(&store, "c", 5_000), third + 1);
+    assert_eq!(settle(&store, "c", third, false, 5_001), Settled::Recorded);
     assert_eq!(
-        block_on(claims.claim(&store, "c", 5_000)).unwrap(),
-        Claim::Mine(third + 1)
-    );
-    assert_eq!(settle("c", third, false, 5_001), Settled::Recorded);
-    assert_eq!(
-        block_on(claims.claim(&store, "c", 5_002)).unwrap(),
+        block_on(ONE_SECOND_LEASE.claim(&store, "c", 5_002)).unwrap(),
         Claim::InFlight,
         "the taker still holds it"
     );

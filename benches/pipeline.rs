@@ -275,8 +275,8 @@ fn full_pass(rules: &RuleSet, payloads: &[Vec<u8>]) -> usize {
     let state = MemoryStore::new();
     let stateful = Stateful::new();
     let mut alerts = 0;
+    let screen = rules.head_screen();
     for payload in payloads {
-        let screen = rules.head_screen();
         let batch = parse_subscription_event_screened(payload, DecodeLimits::default(), screen)
             .expect("built payload");
         let mut outcome = pipeline::run(rules, batch);

@@ -228,11 +228,7 @@ pub async fn handle_event<S: StateStore>(
                 match unsettled {
                     // Published by this process already: settle it now, never send it again.
                     Some(version) => {
-                        let settled = claims.settle(&state.store, id, *version, true, now_ms);
-                        if let Ok(settled) = settled.await {
-                            warn_if_taken_over(id, settled);
-                            state.unsettled().remove(id);
-                        }
+                        settle_unsettled(state, &claims, id, *version, now_ms).await;
                         Ok(Claim::Published)
                     }
                     None => claims.claim(&state.store, id, now_ms).await,
@@ -379,13 +375,21 @@ async fn settle_journal<S: StateStore>(state: &State<S>, claims: &Claims, now_ms
         .map(|(id, version)| (id.clone(), *version))
         .collect();
     for (id, version) in pending {
-        if let Ok(settled) = claims
-            .settle(&state.store, &id, version, true, now_ms)
-            .await
-        {
-            warn_if_taken_over(&id, settled);
-            state.unsettled().remove(&id);
-        }
+        settle_unsettled(state, claims, &id, version, now_ms).await;
+    }
+}
+
+/// Marks published an alert of the journal; it leaves the journal once marked.
+async fn settle_unsettled<S: StateStore>(
+    state: &State<S>,
+    claims: &Claims,
+    id: &str,
+    version: u64,
+    now_ms: i64,
+) {
+    if let Ok(settled) = claims.settle(&state.store, id, version, true, now_ms).await {
+        warn_if_taken_over(id, settled);
+        state.unsettled().remove(id);
     }
 }
 

@@ -68,6 +68,16 @@ pub(crate) trait JsonCursor<'a>: Sized {
         }
     }
 
+    /// Consumes a run of ASCII digits; how many there were.
+    fn digits(&mut self) -> usize {
+        let Cursor { src, at } = self.cursor();
+        let start = *at;
+        while src.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at - start
+    }
+
     /// `[ item, ... ]`, calling `item` to read each element.
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.expect(b'[')?;

@@ -168,7 +168,7 @@ impl Alert {
         } else {
             hasher.update(self.event.event_id.as_bytes());
         }
-        crate::stateful::lower_hex(&hasher.finalize())
+        lower_hex(&hasher.finalize())
     }
 
     /// The CloudTrail console page of the event, when the event id and region are known
@@ -303,6 +303,16 @@ impl AccountNames {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// `bytes` as lowercase hex, into one string (alert ids; stateful alerting's state keys).
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 #[cfg(test)]

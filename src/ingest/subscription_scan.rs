@@ -132,15 +132,10 @@ impl<'a> Scanner<'a> {
     /// An integer without fraction or exponent (a log event's `timestamp`).
     fn integer(&mut self) -> Option<()> {
         self.skip_whitespace();
-        if self.text.src.get(self.text.at) == Some(&b'-') {
-            self.text.at += 1;
-        }
-        let digits = self.text.src[self.text.at..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let leading_zero = digits > 1 && self.text.src[self.text.at] == b'0';
-        self.text.at += digits;
+        self.expect_here(b'-');
+        let start = self.text.at;
+        let digits = self.digits();
+        let leading_zero = digits > 1 && self.text.src[start] == b'0';
         let fraction_follows = matches!(self.text.src.get(self.text.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction_follows).then_some(())
     }

@@ -162,40 +162,22 @@ impl<'a> Scanner<'a> {
         self.expect_here(b'-');
         match *self.text.src.get(self.text.at)? {
             b'0' => self.text.at += 1,
-            b'1'..=b'9' => self.digits(),
+            b'1'..=b'9' => drop(self.digits()),
             _ => return None,
         }
         if self.expect_here(b'.').is_some() {
-            self.digits_after_one()?;
+            (self.digits() > 0).then_some(())?;
         }
         if let Some(b'e' | b'E') = self.text.src.get(self.text.at) {
             self.text.at += 1;
             if let Some(b'+' | b'-') = self.text.src.get(self.text.at) {
                 self.text.at += 1;
             }
-            self.digits_after_one()?;
+            (self.digits() > 0).then_some(())?;
         }
         // serde_json refuses a digit right after a leading zero ("01"); so does this, as
         // the caller expects a delimiter next.
         Some(())
-    }
-
-    fn digits(&mut self) {
-        while self
-            .text
-            .src
-            .get(self.text.at)
-            .is_some_and(u8::is_ascii_digit)
-        {
-            self.text.at += 1;
-        }
-    }
-
-    /// At least one digit.
-    fn digits_after_one(&mut self) -> Option<()> {
-        let start = self.text.at;
-        self.digits();
-        (self.text.at > start).then_some(())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {

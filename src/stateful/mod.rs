@@ -88,17 +88,7 @@ fn values_digest(values: &[(String, String)], bytes: usize) -> String {
         hasher.update(value.as_bytes());
     }
     let digest = hasher.finalize();
-    lower_hex(&digest[..bytes.min(digest.len())])
-}
-
-/// `bytes` as lowercase hex, into one string (alert ids and state keys).
-pub(crate) fn lower_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut hex = String::with_capacity(2 * bytes.len());
-    for byte in bytes {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::alert::lower_hex(&digest[..bytes.min(digest.len())])
 }
 
 /// The item key for a rule and some values: bounded in size whatever the values.

@@ -263,8 +263,11 @@ fn rules_without_state_never_touch_the_store() {
 
 #[test]
 fn lower_hex_writes_two_lowercase_digits_per_byte() {
-    assert_eq!(lower_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-    assert_eq!(lower_hex(&[]), "");
+    assert_eq!(
+        crate::alert::lower_hex(&[0x00, 0x0f, 0xa5, 0xff]),
+        "000fa5ff"
+    );
+    assert_eq!(crate::alert::lower_hex(&[]), "");
     // An alert id is the SHA-256 of the rule and the event id, as 64 hex digits.
     let id = crate::alert::Alert::new(
         &crate::rules::RuleSet::compile(&[RuleSource {

@@ -261,10 +261,14 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         let batch = ingest::parse_input_screened(read_input(path)?, limits, screen)?;
         Ok(pipeline::run(&rules, batch))
     };
+    // The window: how far workers may run ahead of this thread. With two, this thread is
+    // preempted now and then by the workers it waits on; at a window of twice the jobs
+    // the workers then stalled for it, and a scan of 210 batches on 2 CPUs took 1.17x as
+    // long as at four times (`scripts/bench.sh`, whole process at scale).
     in_order::map_in_order(
         &args.paths,
         jobs,
-        2 * jobs,
+        4 * jobs,
         read_and_match,
         |_, path, read| -> Result<()> {
             let mut outcome = match read {

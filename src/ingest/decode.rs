@@ -43,6 +43,13 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, IngestError> {
     Ok(BASE64.decode(text.trim())?)
 }
 
+/// [`decode_base64`] into `out`, which is cleared first and keeps its allocation.
+pub fn decode_base64_into(text: &str, out: &mut Vec<u8>) -> Result<(), IngestError> {
+    out.clear();
+    BASE64.decode_vec(text.trim(), out)?;
+    Ok(())
+}
+
 /// True when `bytes` start with the gzip magic number.
 pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
@@ -55,11 +62,23 @@ pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
 /// members, a corrupt or truncated stream, one past the limit) is streamed by flate2,
 /// which also words the error.
 pub fn gunzip_bounded(compressed: &[u8], limits: DecodeLimits) -> Result<Vec<u8>, IngestError> {
-    let limit = limits.max_decompressed_bytes;
-    match gunzip_one_member(compressed, limit) {
-        Some(out) => Ok(out),
-        None => gunzip_streaming(compressed, limits),
+    let mut out = Vec::new();
+    gunzip_bounded_into(compressed, limits, &mut out)?;
+    Ok(out)
+}
+
+/// [`gunzip_bounded`] into `out`, which is cleared first. The one-call path keeps `out`'s
+/// allocation: a caller that decodes payload after payload into one buffer touches the
+/// same pages each time instead of fresh ones the kernel must zero.
+pub fn gunzip_bounded_into(
+    compressed: &[u8],
+    limits: DecodeLimits,
+    out: &mut Vec<u8>,
+) -> Result<(), IngestError> {
+    if !gunzip_one_member(compressed, limits.max_decompressed_bytes, out) {
+        *out = gunzip_streaming(compressed, limits)?;
     }
+    Ok(())
 }
 
 /// [`gunzip_bounded`] by flate2 alone, streaming: the reference the one-call path is
@@ -81,23 +100,26 @@ pub fn gunzip_streaming(compressed: &[u8], limits: DecodeLimits) -> Result<Vec<u
     Ok(out)
 }
 
-/// Inflates `compressed` when it is exactly one gzip member whose stated size (the
-/// trailer's ISIZE) is within `limit` and true; `None` otherwise.
-fn gunzip_one_member(compressed: &[u8], limit: usize) -> Option<Vec<u8>> {
+/// Inflates `compressed` into `out` when it is exactly one gzip member whose stated
+/// size (the trailer's ISIZE) is within `limit` and true; false otherwise (`out` then
+/// holds nothing of use).
+fn gunzip_one_member(compressed: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
     // A header CRC (FHCRC): libdeflate skips it unchecked, flate2 checks it.
     const FHCRC: u8 = 0b10;
     if compressed.get(3).is_none_or(|flags| flags & FHCRC != 0) {
-        return None;
+        return false;
     }
-    let trailer = compressed.get(compressed.len().checked_sub(4)?..)?;
-    let size = u32::from_le_bytes(trailer.try_into().ok()?) as usize;
+    let Some(trailer) = compressed.len().checked_sub(4).map(|at| &compressed[at..]) else {
+        return false;
+    };
+    let size = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
     if size > limit {
-        return None;
+        return false;
     }
-    let (out, read) = one_gzip_member::inflate(compressed, size)?;
     // libdeflate has checked the member's CRC-32 and size; a member that ends before
     // the input does is followed by another (or by garbage): flate2 decides.
-    (read == compressed.len() && out.len() == size).then_some(out)
+    one_gzip_member::inflate(compressed, size, out)
+        .is_some_and(|read| read == compressed.len() && out.len() == size)
 }
 
 /// The one call into libdeflate's C API. libdeflater, its safe wrapper, does not say
@@ -109,17 +131,19 @@ mod one_gzip_member {
         libdeflate_result_LIBDEFLATE_SUCCESS,
     };
 
-    /// Inflates the first gzip member of `input` into a buffer of `capacity` bytes:
-    /// (its output, the input bytes it used), or `None` when it is corrupt or its output
-    /// does not fit.
-    pub(super) fn inflate(input: &[u8], capacity: usize) -> Option<(Vec<u8>, usize)> {
-        let mut out = Vec::<u8>::with_capacity(capacity);
+    /// Inflates the first gzip member of `input` into `out` (cleared first), allowing
+    /// it `capacity` bytes: the input bytes it used, or `None` when it is corrupt or its
+    /// output does not fit.
+    pub(super) fn inflate(input: &[u8], capacity: usize, out: &mut Vec<u8>) -> Option<usize> {
+        out.clear();
+        out.reserve(capacity);
         let (mut read, mut written) = (0, 0);
         // SAFETY: the decompressor is checked for null, used by this thread only, and
         // freed before returning. libdeflate reads at most `input.len()` bytes from
-        // `input`, writes at most `capacity` bytes to `out`'s allocation, and writes the
-        // two counts through pointers to live locals. On success it has written the first
-        // `written` bytes of `out` (written <= capacity), so they are initialised.
+        // `input`, writes at most `capacity` bytes to `out`'s allocation (`out` is empty
+        // and has room for `capacity`), and writes the two counts through pointers to
+        // live locals. On success it has written the first `written` bytes of `out`
+        // (written <= capacity), so they are initialised.
         unsafe {
             let decompressor = libdeflate_alloc_decompressor();
             if decompressor.is_null() {
@@ -140,7 +164,7 @@ mod one_gzip_member {
             }
             out.set_len(written);
         }
-        Some((out, read))
+        Some(read)
     }
 }
 
@@ -211,18 +235,24 @@ mod tests {
         assert_eq!(gunzip_bounded(&gz, limit(10)).unwrap(), b"abab");
     }
 
+    /// The one-call path's output, into a buffer that held something else before.
+    fn one_member(compressed: &[u8], limit: usize) -> Option<Vec<u8>> {
+        let mut out = b"left over from the last payload".to_vec();
+        gunzip_one_member(compressed, limit, &mut out).then_some(out)
+    }
+
     #[test]
     fn one_member_is_inflated_in_one_call_and_a_false_size_is_not_trusted() {
         let data: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         let gz = gzip(&data);
-        assert_eq!(gunzip_one_member(&gz, data.len()), Some(data.clone()));
-        assert_eq!(gunzip_one_member(&gz, data.len() - 1), None);
+        assert_eq!(one_member(&gz, data.len()), Some(data.clone()));
+        assert_eq!(one_member(&gz, data.len() - 1), None);
         let mut lying = gz.clone();
         let len = lying.len();
         lying[len - 4..].copy_from_slice(&1000u32.to_le_bytes());
-        assert_eq!(gunzip_one_member(&lying, 1 << 20), None);
+        assert_eq!(one_member(&lying, 1 << 20), None);
         assert!(matches!(
             gunzip_bounded(&lying, limit(1 << 20)),
             Err(IngestError::Gzip(_))
@@ -231,18 +261,38 @@ mod tests {
         let mut trailing = gz;
         trailing.extend_from_slice(&[0; 4]);
         trailing.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        assert_eq!(gunzip_one_member(&trailing, 1 << 20), None);
-        assert_eq!(gunzip_one_member(&[], 10), None);
+        assert_eq!(one_member(&trailing, 1 << 20), None);
+        assert_eq!(one_member(&[], 10), None);
         // A header CRC is left to flate2, which checks it.
         let mut with_header_crc = gzip(b"ab");
         with_header_crc[3] |= 0b10;
         with_header_crc.splice(10..10, [0xde, 0xad]);
-        assert_eq!(gunzip_one_member(&with_header_crc, 10), None);
+        assert_eq!(one_member(&with_header_crc, 10), None);
         assert!(matches!(
             gunzip_bounded(&with_header_crc, limit(10)),
             Err(IngestError::Gzip(_))
         ));
-        assert_eq!(gunzip_one_member(&gzip(b""), 0), Some(Vec::new()));
+        assert_eq!(one_member(&gzip(b""), 0), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_latest_payload_and_keeps_its_allocation() {
+        let mut out = Vec::new();
+        let big = vec![b'x'; 100_000];
+        gunzip_bounded_into(&gzip(&big), limit(1 << 20), &mut out).unwrap();
+        assert_eq!(out, big);
+        let allocation = (out.as_ptr(), out.capacity());
+        gunzip_bounded_into(&gzip(b"small"), limit(1 << 20), &mut out).unwrap();
+        assert_eq!(out, b"small");
+        assert_eq!((out.as_ptr(), out.capacity()), allocation);
+        // Two members go the streaming way, and still leave only their own bytes.
+        let mut two = gzip(b"ab");
+        two.extend(gzip(b"cd"));
+        gunzip_bounded_into(&two, limit(10), &mut out).unwrap();
+        assert_eq!(out, b"abcd");
+        let mut decoded = b"old".to_vec();
+        decode_base64_into("aGk=", &mut decoded).unwrap();
+        assert_eq!(decoded, b"hi");
     }
 
     #[test]

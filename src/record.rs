@@ -10,7 +10,7 @@
 
 mod head_scan;
 
-pub(crate) use head_scan::scan_head_bytes;
+pub(crate) use head_scan::{scan_escaped_head, scan_head_bytes};
 
 use std::borrow::Cow;
 
@@ -256,6 +256,32 @@ pub fn read_head_and_projection<'a>(
         return Some((head, Value::Object(serde_json::Map::new())));
     }
     read_head_and_projection_with_serde(text, keys)
+}
+
+/// Checks the head scan of escaped text against serde_json on `escaped`, the start of
+/// a JSON string holding a record (a subscription message): when the scan reads a head
+/// there, serde_json must read the string ending where the scan says, and the record's
+/// head from its text must be the same. Returns whether the scan read a head. For the
+/// fuzz targets and tests; panics when the two disagree.
+#[doc(hidden)]
+pub fn check_escaped_head_scan(escaped: &str) -> bool {
+    let Some((head, end)) = head_scan::scan_escaped_head(escaped.as_bytes(), 0) else {
+        return false;
+    };
+    let text: String = serde_json::from_str(&escaped[..end])
+        .unwrap_or_else(|err| panic!("the scan read {escaped:?} to {end}; serde_json: {err}"));
+    let reference = read_head_and_projection_with_serde(&text, &Projection::empty());
+    assert_eq!(
+        reference.map(|(head, _)| head).as_ref(),
+        Some(&head),
+        "{escaped:?}"
+    );
+    assert_eq!(
+        head_scan::scan_head(&text).as_ref(),
+        Some(&head),
+        "{text:?}"
+    );
+    true
 }
 
 /// [`read_head_and_projection`] by serde_json alone: the reference the head scan is

@@ -3,11 +3,15 @@
 //!
 //! Beyond "no panic": the fast paths read as the general ones do, whenever they read
 //! an input at all: decoded subscription JSON and a record's head (against serde_json),
-//! and gzip inflated in one call (against flate2 streaming).
+//! a record's head read still escaped in a message (against serde_json's unescaping and
+//! read; the input as a message, and the input written as one), and gzip inflated in
+//! one call (against flate2 streaming).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trailwatch::record::{Projection, read_head_and_projection_with_serde, record_head};
+use trailwatch::record::{
+    Projection, check_escaped_head_scan, read_head_and_projection_with_serde, record_head,
+};
 use trailwatch::ingest::{
     DecodeLimits, InputFormat, RecordId, SkipReason, check_subscription_scan, gunzip_bounded,
     gunzip_streaming, parse_input,
@@ -36,6 +40,9 @@ fuzz_target!(|data: &[u8]| {
             read_head_and_projection_with_serde(text, &Projection::empty()).map(|(head, _)| head),
             "the head scan and serde_json read {text:?} differently"
         );
+        // Each panics when the escaped read and serde_json's differ.
+        check_escaped_head_scan(text);
+        check_escaped_head_scan(&serde_json::to_string(text).expect("a string serialises"));
     }
     let Ok(batch) = parse_input(data.to_vec(), LIMITS) else {
         return;

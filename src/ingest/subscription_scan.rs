@@ -15,7 +15,7 @@
 
 use super::HeadScreen;
 use crate::json_scan::{Cursor, JsonCursor, is_special, special_bytes};
-use crate::record::scan_head_bytes;
+use crate::record::{scan_escaped_head, scan_head_bytes};
 
 /// What the scan read: the `messageType` and each log event's id and message.
 #[derive(Debug, PartialEq, Eq)]
@@ -151,12 +151,23 @@ impl<'a> Scanner<'a> {
     /// when the screen rules its record out (the text is then never validated as UTF-8
     /// again, copied or allocated).
     fn message(&mut self) -> Option<Option<(String, bool)>> {
+        let Some(screen) = self.screen else {
+            return Some(Some((self.string()?, false)));
+        };
+        // Most records are ruled out: their head is read in the escaped text, and the
+        // message is never unescaped.
+        self.skip_whitespace();
+        if let Some((head, end)) = scan_escaped_head(self.text.src, self.text.at) {
+            if !screen.may_match(&head) {
+                self.text.at = end;
+                return Some(None);
+            }
+            return Some(Some((self.string()?, true)));
+        }
         let written = self.unescape_to_scratch()?;
         let text = &self.scratch[..written];
         let mut screened_in = false;
-        if let Some(screen) = self.screen
-            && let Some(head) = scan_head_bytes(text)
-        {
+        if let Some(head) = scan_head_bytes(text) {
             if !screen.may_match(&head) {
                 return Some(None);
             }

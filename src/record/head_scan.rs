@@ -8,6 +8,12 @@
 //! deeper than [`MAX_DEPTH`], bad JSON) it returns `None`, and serde_json reads the
 //! record as before. So whenever it returns a head, serde_json's read returns the same
 //! head (the `record_match` fuzz target holds that).
+//!
+//! The same scan also reads a record still escaped inside a subscription message
+//! ([`scan_escaped_head`]): there a quote is written `\"` and a backslash `\\`, and
+//! reading the head there spares unescaping the message of a record the screen rules
+//! out. That reading accepts only the escapes CloudWatch Logs writes for a compact
+//! record; on any other it gives up, and the message is unescaped and scanned as above.
 
 use std::borrow::Cow;
 
@@ -25,7 +31,7 @@ pub(super) fn scan_head(text: &str) -> Option<RecordHead<'_>> {
 /// [`scan_head`] of text known to be UTF-8 (an unescaped message) without checking all
 /// of it again: only the head's own strings are checked, as they are borrowed.
 pub(crate) fn scan_head_bytes(text: &[u8]) -> Option<RecordHead<'_>> {
-    let mut scan = Scanner {
+    let mut scan = Scanner::<false> {
         text: Cursor { src: text, at: 0 },
     };
     let head = scan.head()?;
@@ -33,17 +39,68 @@ pub(crate) fn scan_head_bytes(text: &[u8]) -> Option<RecordHead<'_>> {
     (scan.text.at == scan.text.src.len()).then_some(head)
 }
 
-struct Scanner<'a> {
+/// The head of the record written as the JSON string that starts at `src[at]` (the
+/// message of a log event in subscription JSON, `"{\"eventVersion\":...}"`), and the
+/// index just past the string's closing quote; `None` when the string is not in the
+/// shape this scan reads. Whenever it returns a head, unescaping the string ends at the
+/// same index and [`scan_head_bytes`] reads the same head from its text.
+pub(crate) fn scan_escaped_head(src: &[u8], at: usize) -> Option<(RecordHead<'_>, usize)> {
+    let mut scan = Scanner::<true> {
+        text: Cursor { src, at },
+    };
+    scan.expect_here(b'"')?;
+    let head = scan.head()?;
+    scan.skip_whitespace();
+    scan.expect_here(b'"')?;
+    Some((head, scan.text.at))
+}
+
+/// A scan of record text: as it is (`ESCAPED` false), or written as the content of a
+/// JSON string (`ESCAPED` true), where each quote of the record is `\"`, each of its
+/// backslashes `\\`, and its whitespace between tokens is spaces only.
+struct Scanner<'a, const ESCAPED: bool> {
     text: Cursor<'a>,
 }
 
-impl<'a> JsonCursor<'a> for Scanner<'a> {
+impl<'a, const ESCAPED: bool> JsonCursor<'a> for Scanner<'a, ESCAPED> {
     fn cursor(&mut self) -> &mut Cursor<'a> {
         &mut self.text
     }
+
+    fn skip_whitespace(&mut self) {
+        let Cursor { src, at } = &mut self.text;
+        if ESCAPED {
+            // Other whitespace would be written as an escape (`\n`): left to the slow way.
+            while src.get(*at) == Some(&b' ') {
+                *at += 1;
+            }
+        } else {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = src.get(*at) {
+                *at += 1;
+            }
+        }
+    }
+
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.skip_whitespace();
+        self.quote()?;
+        let start = self.text.at;
+        self.text.at = end_of_plain_run(self.text.src, start);
+        let end = self.text.at;
+        self.quote()?;
+        self.text.src.get(start..end)
+    }
 }
 
-impl<'a> Scanner<'a> {
+impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
+    /// Consumes a quote of the record: `"`, or `\"` in escaped text.
+    fn quote(&mut self) -> Option<()> {
+        if ESCAPED {
+            self.expect_here(b'\\')?;
+        }
+        self.expect_here(b'"')
+    }
+
     fn head(&mut self) -> Option<RecordHead<'a>> {
         let mut event_name = None;
         let mut event_source = None;
@@ -107,7 +164,8 @@ impl<'a> Scanner<'a> {
     fn value(&mut self, depth: usize) -> Option<()> {
         self.skip_whitespace();
         match *self.text.src.get(self.text.at)? {
-            b'"' => self.string().map(drop),
+            b'"' if !ESCAPED => self.string().map(drop),
+            b'\\' if ESCAPED => self.string().map(drop),
             b'{' if depth < MAX_DEPTH => self.object(|scan, _| scan.value(depth + 1)),
             b'[' if depth < MAX_DEPTH => self.array(|scan| scan.value(depth + 1)),
             b't' => self.literal(b"true"),
@@ -130,31 +188,74 @@ impl<'a> Scanner<'a> {
     /// A string at the next byte, checked as serde_json checks a string it skips: its
     /// text between the quotes, and whether it has escapes.
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
-        self.expect_here(b'"')?;
+        self.quote()?;
         let start = self.text.at;
         let mut escaped = false;
         loop {
             self.text.at = end_of_plain_run(self.text.src, self.text.at);
-            match *self.text.src.get(self.text.at)? {
-                b'"' => {
+            let at = self.text.at;
+            match *self.text.src.get(at)? {
+                b'"' if !ESCAPED => {
                     self.text.at += 1;
-                    return Some((&self.text.src[start..self.text.at - 1], escaped));
+                    return Some((&self.text.src[start..at], escaped));
+                }
+                b'\\' if !ESCAPED => {
+                    escaped = true;
+                    self.text.at += 1 + self.escape_width(at + 1)?;
                 }
                 b'\\' => {
-                    escaped = true;
-                    let width = match *self.text.src.get(self.text.at + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
-                        b'u' => {
-                            let hex = self.text.src.get(self.text.at + 2..self.text.at + 6)?;
-                            hex.iter().all(u8::is_ascii_hexdigit).then_some(6)?
+                    let width = match *self.text.src.get(at + 1)? {
+                        b'"' => {
+                            self.text.at += 2;
+                            return Some((&self.text.src[start..at], escaped));
                         }
+                        // The record's backslash: its escape follows, written escaped.
+                        b'\\' => 2 + self.escape_width(at + 2)?,
+                        b'/' => 2,
+                        b'u' => self.escaped_code_point_width(at)?,
+                        // A control character in a string (or an outer escape this scan
+                        // does not read): the slow way words or reads it.
                         _ => return None,
                     };
+                    escaped = true;
                     self.text.at += width;
                 }
-                _ => return None, // a control byte
+                _ => return None, // a control byte, or in escaped text the message's end
             }
         }
+    }
+
+    /// The width of the escape whose backslash has just been read, `src[at]` being the
+    /// byte after it: what follows a record's backslash, written as the record writes it
+    /// or, in escaped text, escaped again (`\\\"`, `\\\\`, `\\/`, `\\n`...).
+    fn escape_width(&self, at: usize) -> Option<usize> {
+        let src = self.text.src;
+        match *src.get(at)? {
+            b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
+            b'"' if !ESCAPED => Some(1),
+            b'\\' if !ESCAPED => Some(1),
+            b'\\' => match *src.get(at + 1)? {
+                b'"' | b'\\' | b'/' => Some(2),
+                _ => None,
+            },
+            b'u' => {
+                let hex = src.get(at + 1..at + 5)?;
+                hex.iter().all(u8::is_ascii_hexdigit).then_some(5)
+            }
+            _ => None,
+        }
+    }
+
+    /// In escaped text, the width of a `\uXXXX` escape at `at` that writes a character
+    /// of a string's text; `None` for a quote, a backslash, a control character or a
+    /// surrogate, which the slow way reads.
+    fn escaped_code_point_width(&self, at: usize) -> Option<usize> {
+        let hex = self.text.src.get(at + 2..at + 6)?;
+        let code = hex.iter().try_fold(0, |code, &digit| {
+            Some(code * 16 + char::from(digit).to_digit(16)?)
+        })?;
+        let plain = code >= 0x20 && code != 0x22 && code != 0x5c;
+        (plain && char::from_u32(code).is_some()).then_some(6)
     }
 
     /// A number as JSON writes it: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
@@ -239,6 +340,79 @@ mod tests {
             read += 1;
         }
         assert!(read >= 20, "only {read} fixture records");
+    }
+
+    /// `record` written as a JSON string, as CloudWatch Logs writes a message.
+    fn as_message(record: &str) -> String {
+        serde_json::to_string(record).unwrap()
+    }
+
+    #[test]
+    fn reads_the_head_of_a_record_still_escaped_in_its_message() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let compact = serde_json::from_str::<serde_json::Value>(&text)
+                .unwrap()
+                .to_string();
+            assert!(
+                crate::record::check_escaped_head_scan(&as_message(&compact)),
+                "{compact}"
+            );
+            // Pretty-printed, its newlines are escapes this scan leaves to the slow way.
+            crate::record::check_escaped_head_scan(&as_message(&text));
+        }
+        let record = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"a\"b\\c\/d\u00e9\n"},"eventSource":"s3.amazonaws.com","eventName":"GetObject","errorCode":"AccessDenied","x":[1,-2.5e3,true,false,null,{},[]],"y":"</script> & é"}"#;
+        let message = as_message(record);
+        assert!(crate::record::check_escaped_head_scan(&message));
+        let (head, end) = scan_escaped_head(message.as_bytes(), 0).unwrap();
+        assert_eq!(end, message.len());
+        assert_eq!(head.event_name, "GetObject");
+        assert_eq!(head.identity_type.as_deref(), Some("AssumedRole"));
+        assert!(head.has_error_code);
+        // Escapes another writer may use where serde_json writes the character itself.
+        for other in [
+            message.replace('<', r"\u003c").replace('&', r"\u0026"),
+            message.replace('/', r"\/"),
+            message.replace("é", r"\u00e9"),
+        ] {
+            assert!(crate::record::check_escaped_head_scan(&other), "{other}");
+        }
+        // The message ends at its closing quote, whatever follows.
+        let followed = format!("{message},\"timestamp\":1}}");
+        assert_eq!(
+            scan_escaped_head(followed.as_bytes(), 0).unwrap().1,
+            message.len()
+        );
+    }
+
+    #[test]
+    fn escaped_shapes_it_does_not_read_are_left_to_the_slow_way() {
+        let record = r#"{"eventSource":"s","eventName":"A","z":"v"}"#;
+        let message = as_message(record);
+        assert!(scan_escaped_head(message.as_bytes(), 0).is_some());
+        for (from, to) in [
+            (r#"\"z\":"#, r#"\"z\":\n"#),         // whitespace written as an escape
+            (r#"\"v\""#, r#"\"v\tw\""#),          // a control character in a string
+            (r#"\"v\""#, r#"\"v\u0022\""#),       // a quote written as \u
+            (r#"\"v\""#, r#"\"v\ud83d\ude00\""#), // a surrogate pair
+            (r#"\"v\""#, r#"\"v\\x\""#),          // the record's bad escape
+            (r#"\"v\""#, r#"\"v\\u00g0\""#),      // the record's bad \u
+            (r#"\"v\""#, "\\\"v\"\\\""),          // the message ends inside a string
+            (r#"\"z\""#, r#"\"\u007a\""#),        // a key with an escape
+            (r#"\"A\""#, r#"\"\\u0041\""#),       // a head field with an escape
+            (r#"\"v\""#, r#"v"#),                 // bad JSON in the record
+        ] {
+            assert!(message.contains(from), "{from}");
+            let changed = message.replace(from, to);
+            assert_eq!(scan_escaped_head(changed.as_bytes(), 0), None, "{changed}");
+        }
+        assert_eq!(scan_escaped_head(b"\"{}", 0), None);
+        assert_eq!(
+            scan_escaped_head(record.as_bytes(), 0),
+            None,
+            "not a string"
+        );
     }
 
     #[test]

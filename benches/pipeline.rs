@@ -7,7 +7,9 @@
 //! [`trailwatch::ingest::SubscriptionBuilder`]. Without the corpus it prints a `SKIPPED`
 //! line and benches one batch of `tests/fixtures/events` instead. Under `cargo bench` it
 //! also writes the batches to `target/bench-batches/` for the whole-process comparison
-//! (`scripts/bench.sh`); under `cargo test` it runs each bench once on the fixtures.
+//! (`scripts/bench.sh`), and, from the corpus only, the same corpus 30 times over as 30
+//! consecutive days to `target/bench-batches-x30/` (issue #9's scale); under `cargo test`
+//! it runs each bench once on the fixtures and writes nothing.
 //!
 //! `cargo bench --bench pipeline [-- --sample-count 10]`; see `bench/README.md`.
 
@@ -19,14 +21,21 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use base64::Engine as _;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use flate2::read::MultiGzDecoder;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use time::PrimitiveDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use trailwatch::ingest::{
-    DecodeLimits, SubscriptionBuilder, SubscriptionEnvelope, decode_base64, gunzip_bounded,
-    log_event_id, parse_subscription_data, parse_subscription_event,
+    AwsLogsData, DecodeLimits, SubscriptionBuilder, SubscriptionEnvelope, decode_base64,
+    gunzip_bounded, gzip, log_event_id, parse_subscription_data, parse_subscription_event,
     parse_subscription_event_screened,
 };
 use trailwatch::pipeline;
@@ -40,6 +49,16 @@ const NOW: i64 = 1_800_000_000;
 
 /// Bound on one batch's decompressed subscription JSON, as CloudWatch Logs sends.
 const BATCH_BYTES: usize = 1024 * 1024;
+
+/// Copies of the corpus in the set at issue #9's scale (30 x 3,058 = 91,740 records).
+const COPIES: u32 = 30;
+
+/// A day in milliseconds: how far each copy's log-event timestamps move.
+const DAY_MS: i64 = 86_400_000;
+
+/// CloudTrail's `eventTime`; one that does not match it is copied unchanged.
+const EVENT_TIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
 fn main() {
     let input = input();
@@ -101,7 +120,10 @@ fn prepare() -> Result<Input, String> {
         );
     }
 
-    let batches: Vec<SubscriptionBuilder> = streams.iter().flat_map(|s| cut(s)).collect();
+    let batches: Vec<SubscriptionBuilder> = streams
+        .iter()
+        .flat_map(|s| cut(s, |_, in_batch| log_event_id(in_batch)))
+        .collect();
     let payloads: Vec<Vec<u8>> = batches
         .iter()
         .map(|b| b.payload_json().into_bytes())
@@ -160,11 +182,31 @@ fn prepare() -> Result<Input, String> {
         alerts.join(", ")
     );
     if benchmarking() {
-        write_batches(
-            &root,
-            &input,
-            if use_corpus { "corpus" } else { "fixtures" },
-        )?;
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let rules: Vec<Value> = (input.builtin.rules().iter())
+            .map(|r| {
+                json!({"name": r.name, "id": r.id, "title": r.title, "severity": r.severity,
+                       "description": r.description, "runbook": r.runbook, "tags": r.tags,
+                       "falsepositives": r.falsepositives})
+            })
+            .collect();
+        let source = if use_corpus { "corpus" } else { "fixtures" };
+        let dir = target.join("bench-batches");
+        write_batches(&dir, &input.payloads, input.events, source, &rules)?;
+        let dir = target.join("bench-batches-x30");
+        if use_corpus {
+            let payloads = copies(&streams);
+            let events = streams.iter().map(Vec::len).sum::<usize>() * COPIES as usize;
+            write_batches(&dir, &payloads, events, "corpus x30", &rules)?;
+        } else if dir.exists() {
+            // A set from an earlier run on the corpus would be timed as if current.
+            fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!(
+                "pipeline bench: SKIPPED x30 set: no corpus; removed {}",
+                dir.display()
+            );
+        }
     }
     Ok(input)
 }
@@ -235,12 +277,13 @@ fn files_ending(dir: &Path, suffixes: &[&str]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Cuts one stream, in order, into batches of at most [`BATCH_BYTES`] of subscription JSON
-/// (an event larger than that alone gets its own batch).
-fn cut(messages: &[String]) -> Vec<SubscriptionBuilder> {
+/// (an event larger than that alone gets its own batch). `id(i, j)` is the log-event id of
+/// the stream's `i`th message, the `j`th of its batch: a [`log_event_id`], 56 characters.
+fn cut(messages: &[String], id: impl Fn(usize, usize) -> String) -> Vec<SubscriptionBuilder> {
     let empty = SubscriptionBuilder::data_message().data_json().len();
     let mut batches = Vec::new();
     let (mut batch, mut count, mut size) = (SubscriptionBuilder::data_message(), 0, empty);
-    for message in messages {
+    for (i, message) in messages.iter().enumerate() {
         // The log event exactly as `data_json` writes it (id, 13-digit timestamp, message).
         let entry = json!({"id": log_event_id(count), "timestamp": 1_795_000_000_000_i64, "message": message})
             .to_string()
@@ -251,8 +294,8 @@ fn cut(messages: &[String]) -> Vec<SubscriptionBuilder> {
             (count, size) = (0, empty);
         }
         size += entry + usize::from(count > 0);
+        batch = batch.event(id(i, count), message.as_str());
         count += 1;
-        batch = batch.messages([message.as_str()]);
     }
     if count > 0 {
         batches.push((batch, size));
@@ -300,35 +343,193 @@ fn full_pass(rules: &RuleSet, payloads: &[Vec<u8>]) -> usize {
     alerts
 }
 
-/// Writes the batches and the built-in rules' metadata (for `bench/python_baseline.py`).
-fn write_batches(root: &Path, input: &Input, source: &str) -> Result<(), String> {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let dir = target.join("bench-batches");
+/// Writes `batch-NNN.json` files and a `manifest.json` with the event count and the
+/// built-in rules' metadata (for `bench/python_baseline.py`) to `dir`, emptied first.
+fn write_batches(
+    dir: &Path,
+    payloads: &[Vec<u8>],
+    events: usize,
+    source: &str,
+    rules: &[Value],
+) -> Result<(), String> {
     let io = |e: std::io::Error| format!("{}: {e}", dir.display());
     if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io)?;
+        fs::remove_dir_all(dir).map_err(io)?;
     }
-    fs::create_dir_all(&dir).map_err(io)?;
-    for (i, payload) in input.payloads.iter().enumerate() {
+    fs::create_dir_all(dir).map_err(io)?;
+    for (i, payload) in payloads.iter().enumerate() {
         fs::write(dir.join(format!("batch-{i:03}.json")), payload).map_err(io)?;
     }
-    let rules: Vec<Value> = (input.builtin.rules().iter())
-        .map(|r| {
-            json!({"name": r.name, "id": r.id, "title": r.title, "severity": r.severity,
-                   "description": r.description, "runbook": r.runbook, "tags": r.tags,
-                   "falsepositives": r.falsepositives})
-        })
-        .collect();
-    let manifest = json!({"source": source, "events": input.events, "batches": input.payloads.len(),
+    let manifest = json!({"source": source, "events": events, "batches": payloads.len(),
                           "builtin_rules": rules});
     fs::write(dir.join("manifest.json"), manifest.to_string()).map_err(io)?;
-    println!(
-        "wrote {} batches to {}",
-        input.payloads.len(),
-        dir.display()
-    );
+    println!("wrote {} batches to {}", payloads.len(), dir.display());
     Ok(())
+}
+
+/// The payloads of the set at issue #9's scale: the streams [`COPIES`] times over, as
+/// consecutive days. Copy 0 is the corpus as is; in copy `k` each record's `eventID`
+/// starts with `k` in 8 hex digits and its `eventTime` is `k` days later (see
+/// [`Template`]), and the log-event timestamps are `k` days later too. Each copy of each
+/// stream is cut as the stage benches' batches are; log-event ids are unique across the
+/// set. In order: copy 0 of every stream, then copy 1, and so on. Built on every CPU:
+/// about 90 thousand records gzipped.
+fn copies(streams: &[Vec<String>]) -> Vec<Vec<u8>> {
+    let templates: Vec<Vec<Template>> = streams
+        .iter()
+        .map(|s| s.iter().map(|r| Template::new(r)).collect())
+        .collect();
+    // (copy, stream, id of its first log event), in the set's order.
+    let mut jobs = Vec::new();
+    let mut first_id = 0;
+    for copy in 0..COPIES {
+        for (stream, records) in streams.iter().enumerate() {
+            jobs.push((copy, stream, first_id));
+            first_id += records.len();
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut done: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let job = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(copy, stream, first_id)) = jobs.get(job) else {
+                            return done;
+                        };
+                        let messages: Vec<String> = if copy == 0 {
+                            streams[stream].clone()
+                        } else {
+                            templates[stream].iter().map(|t| t.render(copy)).collect()
+                        };
+                        let payloads = cut(&messages, |i, _| log_event_id(first_id + i))
+                            .iter()
+                            .map(|batch| {
+                                let json = shift_timestamps(&batch.data_json(), copy);
+                                payload(&json)
+                            })
+                            .collect();
+                        done.push((job, payloads));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("x30 worker"))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(job, _)| *job);
+    done.into_iter()
+        .flat_map(|(_, payloads)| payloads)
+        .collect()
+}
+
+/// The subscription JSON `SubscriptionBuilder::data_json` wrote, with every log event's
+/// `timestamp` `days` days later. Every timestamp it writes has 13 digits, and so has any
+/// of them 30 days later: the batch's size does not change. The key `"timestamp":` cannot
+/// occur in a message (quotes in a JSON string are escaped).
+fn shift_timestamps(json: &str, days: u32) -> String {
+    const KEY: &str = "\"timestamp\":";
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(at) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(at + KEY.len());
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let timestamp: i64 = tail[..digits].parse().expect("builder timestamp");
+        out.push_str(head);
+        out.push_str(&(timestamp + i64::from(days) * DAY_MS).to_string());
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{"awslogs":{"data":...}}` of one subscription JSON, as `SubscriptionBuilder::payload_json`.
+fn payload(json: &str) -> Vec<u8> {
+    let envelope = SubscriptionEnvelope {
+        awslogs: AwsLogsData {
+            data: base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes())),
+        },
+    };
+    serde_json::to_vec(&envelope).expect("envelope serialises")
+}
+
+/// One corpus record and where its top-level `eventID` and `eventTime` strings are, so
+/// that each copy rewrites those two values and keeps every other byte (key order too).
+struct Template<'a> {
+    text: &'a str,
+    /// `(start, end, value)` of each value to rewrite, in text order.
+    edits: Vec<(usize, usize, Edit)>,
+}
+
+enum Edit {
+    /// A string `eventID`: its first 8 characters become the copy's number in hex.
+    Id(String),
+    /// An `eventTime` in [`EVENT_TIME`]'s format: the copy's number of days later.
+    Time(PrimitiveDateTime),
+}
+
+/// The two top-level fields a copy rewrites, as their JSON text within the record.
+#[derive(Deserialize)]
+struct Rewritten<'a> {
+    #[serde(rename = "eventID", borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "eventTime", borrow)]
+    time: Option<&'a RawValue>,
+}
+
+impl<'a> Template<'a> {
+    fn new(text: &'a str) -> Template<'a> {
+        let mut edits = Vec::new();
+        if let Ok(fields) = serde_json::from_str::<Rewritten>(text) {
+            let string = |raw: &RawValue| serde_json::from_str::<String>(raw.get()).ok();
+            // A borrowed RawValue is a slice of `text`.
+            let span = |raw: &RawValue| {
+                let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+                (start, start + raw.get().len())
+            };
+            if let Some(raw) = fields.id
+                && let Some(id) = string(raw)
+            {
+                let (start, end) = span(raw);
+                edits.push((start, end, Edit::Id(id)));
+            }
+            if let Some(raw) = fields.time
+                && let Some(time) = string(raw)
+                && let Ok(time) = PrimitiveDateTime::parse(&time, EVENT_TIME)
+            {
+                let (start, end) = span(raw);
+                edits.push((start, end, Edit::Time(time)));
+            }
+        }
+        edits.sort_unstable_by_key(|(start, _, _)| *start);
+        Template { text, edits }
+    }
+
+    fn render(&self, copy: u32) -> String {
+        let mut out = String::with_capacity(self.text.len() + 8);
+        let mut at = 0;
+        for (start, end, edit) in &self.edits {
+            out.push_str(&self.text[at..*start]);
+            let value = match edit {
+                Edit::Id(id) => {
+                    let rest = id.char_indices().nth(8).map_or("", |(i, _)| &id[i..]);
+                    format!("{copy:08x}{rest}")
+                }
+                Edit::Time(time) => (*time + time::Duration::days(copy.into()))
+                    .format(EVENT_TIME)
+                    .expect("a parsed time formats"),
+            };
+            out.push_str(&serde_json::to_string(&value).expect("a string serialises"));
+            at = *end;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
 }
 
 /// (a) and its parts, each over every batch; throughput in events.

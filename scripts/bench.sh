@@ -4,7 +4,9 @@
 #      to target/bench-batches/;
 #   2. whole process on those batches: `trailwatch scan` (release) against
 #      bench/python_baseline.py, after checking both give the same alerts, timed by hyperfine
-#      (scan reads inputs on every CPU; the pack is also timed on one, `--jobs 1`).
+#      (scan reads inputs on every CPU; the pack is also timed on one, `--jobs 1`);
+#   3. the same at issue #9's scale: the corpus 30 times over as 30 days, written by the
+#      stage benches to target/bench-batches-x30/ (only from the real corpus).
 #
 #   scripts/bench.sh            full run (100 samples per stage, 10 runs per process)
 #   scripts/bench.sh --quick    fast run (10 samples, 3 runs)
@@ -23,23 +25,25 @@ esac
 target=${CARGO_TARGET_DIR:-target}
 out=$target/bench-results
 mkdir -p "$out"
-rm -f "$out/process.json"
+rm -f "$out/process.json" "$out/process-x30.json"
 
 echo "== release build and stage benches"
 cargo build --release --quiet --bin trailwatch
 cargo bench --quiet --bench pipeline -- --sample-count "$samples" --color never | tee "$out/stages.txt"
 
-echo "== whole process, same batches"
-batches=("$target"/bench-batches/batch-*.json)
-manifest=$target/bench-batches/manifest.json
 # The interpreter itself (not a pyenv shim), without site-packages: the baseline is stdlib only.
 python=("$(python3 -c 'import sys; print(sys.executable)')" -I -S)
 # The three rules bench/python_baseline.py translates by hand.
 three=(--rules rules/cloudtrail-change-failed.yml --rules rules/cloudtrail-logging-changed.yml
        --rules rules/console-login-without-mfa.yml)
-"$target/release/trailwatch" scan "${three[@]}" --format json "${batches[@]}" >"$out/rust-alerts.jsonl"
-"${python[@]}" bench/python_baseline.py --manifest "$manifest" --format json "${batches[@]}" >"$out/python-alerts.jsonl"
-python3 - "$out/rust-alerts.jsonl" "$out/python-alerts.jsonl" <<'PY'
+
+# same_alerts NAME MANIFEST BATCH...: Rust (3 rules) and Python alerts, as (rule, eventID)
+# pairs with their counts, must be equal; writes $out/{rust,python}-alerts$NAME.jsonl.
+same_alerts() {
+  local name=$1 manifest=$2; shift 2
+  "$target/release/trailwatch" scan "${three[@]}" --format json "$@" >"$out/rust-alerts$name.jsonl"
+  "${python[@]}" bench/python_baseline.py --manifest "$manifest" --format json "$@" >"$out/python-alerts$name.jsonl"
+  python3 - "$out/rust-alerts$name.jsonl" "$out/python-alerts$name.jsonl" <<'PY'
 import collections, json, sys
 def alerts(path):
     return collections.Counter((a["rule"], a["event_id"]) for a in map(json.loads, open(path)))
@@ -49,18 +53,46 @@ print(f"alerts per rule: Rust {per_rule(rust)}, Python {per_rule(python)}")
 if rust != python:
     sys.exit(f"ALERT MISMATCH between Rust and Python: only Rust {rust - python}, only Python {python - rust}")
 PY
+}
 
+# timed JSON MANIFEST BATCH...: the four rows, hyperfine medians exported to JSON. hyperfine
+# -N splits each command line on spaces (no shell); the x30 set's 240 paths make it ~12 KB,
+# far below Linux's 128 KiB limit on one argument.
+timed() {
+  local export=$1 manifest=$2; shift 2
+  local files="$*"
+  hyperfine -N --style basic --warmup 1 --runs "$runs" --export-json "$export" \
+    -n "rust, 3 rules" "$target/release/trailwatch scan ${three[*]} --format email $files" \
+    -n "python, 3 rules" "${python[*]} bench/python_baseline.py --manifest $manifest --format email $files" \
+    -n "rust, built-in rules" "$target/release/trailwatch scan --format email $files" \
+    -n "rust, built-in rules, one thread" "$target/release/trailwatch scan --jobs 1 --format email $files"
+}
+
+echo "== whole process, same batches"
+batches=("$target"/bench-batches/batch-*.json)
+manifest=$target/bench-batches/manifest.json
+same_alerts "" "$manifest" "${batches[@]}"
 if command -v hyperfine >/dev/null; then
-  hyperfine -N --style basic --warmup 1 --runs "$runs" --export-json "$out/process.json" \
-    -n "rust, 3 rules" "$target/release/trailwatch scan ${three[*]} --format email ${batches[*]}" \
-    -n "python, 3 rules" "${python[*]} bench/python_baseline.py --manifest $manifest --format email ${batches[*]}" \
-    -n "rust, built-in rules" "$target/release/trailwatch scan --format email ${batches[*]}" \
-    -n "rust, built-in rules, one thread" "$target/release/trailwatch scan --jobs 1 --format email ${batches[*]}"
+  timed "$out/process.json" "$manifest" "${batches[@]}"
 else
   echo "whole process: SKIPPED: hyperfine not installed (apt-get install hyperfine)"
 fi
 
-python3 - "$out/stages.txt" "$out/process.json" "$manifest" <<'PY'
+echo "== whole process at the issue's scale: the corpus 30 times over"
+manifest_x30=$target/bench-batches-x30/manifest.json
+if [[ ! -f $manifest_x30 ]]; then
+  echo "whole process x30: SKIPPED: no $manifest_x30 (the stage benches write it from the corpus only)"
+else
+  batches_x30=("$target"/bench-batches-x30/batch-*.json)
+  same_alerts -x30 "$manifest_x30" "${batches_x30[@]}"
+  if command -v hyperfine >/dev/null; then
+    timed "$out/process-x30.json" "$manifest_x30" "${batches_x30[@]}"
+  else
+    echo "whole process x30: SKIPPED: hyperfine not installed (apt-get install hyperfine)"
+  fi
+fi
+
+python3 - "$out/stages.txt" "$out/process.json" "$manifest" "$out/process-x30.json" "$manifest_x30" <<'PY'
 import json, os, re, sys
 events = json.load(open(sys.argv[3]))["events"]
 unit = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -84,10 +116,16 @@ for key in ("a_decode_only", *parts, "a_no_rules", "b_builtin_rules", "c_sigmahq
     print(f"{key:<34} {eps:>12,.0f} {ratio}")
 print(f"{'rule_compile_builtin (YAML)':<34} {stages['rule_compile_builtin']['s'] * 1e3:>9.2f} ms")
 print(f"{'rule_load_bundle (the layer)':<34} {stages['rule_load_bundle']['s'] * 1e3:>9.2f} ms")
-if os.path.exists(sys.argv[2]):
-    results = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
+def process(path, events, title):
+    results = {r["command"]: r for r in json.load(open(path))["results"]}
     python = results["python, 3 rules"]["median"]
-    print(f"\n{'whole process (hyperfine median)':<34} {'events/s':>12} {'Rust/Python':>12}")
+    print(f"\n{title:<34} {'events/s':>12} {'Rust/Python':>12}")
     for label, r in results.items():
         print(f"{label:<34} {events / r['median']:>12,.0f} {python / r['median']:>11.2f}x")
+if os.path.exists(sys.argv[2]):
+    process(sys.argv[2], events, "whole process (hyperfine median)")
+if os.path.exists(sys.argv[4]):
+    x30 = json.load(open(sys.argv[5]))
+    print(f"\n== whole process at the issue's scale: {x30['events']:,} events in {x30['batches']} batches")
+    process(sys.argv[4], x30["events"], "x30 set (hyperfine median)")
 PY

@@ -118,8 +118,8 @@ pub fn run(rules: &RuleSet, batch: Batch) -> Outcome {
         if verdict.matched.is_empty() {
             continue;
         }
-        // The record's alerts share it (and its renderings).
-        let shared = std::sync::Arc::new(SharedRecord::new(record));
+        // The record's alerts share it (and its renderings, made from its text).
+        let shared = std::sync::Arc::new(SharedRecord::with_text(record, raw.text));
         for rule in verdict.matched {
             outcome
                 .alerts

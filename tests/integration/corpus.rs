@@ -365,3 +365,28 @@ fn reading_with_the_head_screen_changes_no_outcome() {
         texts.len()
     );
 }
+
+/// The email shows each alerting record's text as read, indented: laid out exactly as
+/// serde_json would lay out the parsed record, on every corpus event written compactly
+/// (as serde_json writes it), and holding the same JSON as read from the corpus.
+#[test]
+fn records_are_indented_from_their_text_as_serde_json_lays_them_out() {
+    use trailwatch::alert::SharedRecord;
+    let Some(corpus) = corpus_dir() else { return };
+    let mut checked = 0;
+    for file in bulk_files(&corpus) {
+        for line in raw_lines(&file) {
+            let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let expected = serde_json::to_string_pretty(&value).expect("a value serialises");
+            let compact = SharedRecord::with_text(value.clone(), value.to_string());
+            assert_eq!(compact.pretty(), expected, "{line}");
+            let as_read = SharedRecord::with_text(value.clone(), line.clone()).pretty();
+            let reread: Value = serde_json::from_str(&as_read).expect("indented JSON");
+            assert_eq!(reread, value, "{line}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3000, "{checked} records");
+}

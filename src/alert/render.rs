@@ -359,6 +359,7 @@ pub(super) fn text_body(alert: &Alert, max_bytes: usize) -> String {
     let record = alert.record.pretty();
     let heading = "\nEvent record\n------------\n";
     let room = max_bytes.saturating_sub(body.len() + heading.len() + 1);
+    body.reserve(heading.len() + record.len().min(room) + TRUNCATION_MARKER.len() + 2);
     body.push_str(heading);
     if record.len() <= room {
         body.push_str(&record);

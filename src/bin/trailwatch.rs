@@ -239,8 +239,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    // Buffered: one write per buffer, not per line (a replay prints thousands).
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // Buffered: one write per 64 KiB, not per line (a replay prints thousands of alerts).
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     // Counts only: a replay of months of archives keeps no alert once it is printed
     // (what stays is the stateful rules' in-memory state).
     let mut total = ScanTotals::default();
@@ -300,10 +300,9 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
                     Format::Json => writeln!(stdout, "{}", alert_json_line(alert))?,
                     Format::Email => writeln!(
                         stdout,
-                        "Subject: {}\n\n{}\n{}\n",
+                        "Subject: {}\n\n{}\n{EMAIL_SEPARATOR}\n",
                         alert.subject(),
                         alert.text_body(),
-                        "=".repeat(72)
                     )?,
                 }
             }
@@ -328,6 +327,10 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+/// The line after each alert in `--format email`.
+const EMAIL_SEPARATOR: &str =
+    "========================================================================";
 
 /// The JSON line for an alert: the alert object without the bulky rule prose.
 fn alert_json_line(alert: &Alert) -> String {

@@ -14,7 +14,9 @@
 //! batch equals serde_json's (a fuzz target holds that).
 
 use super::HeadScreen;
-use crate::json_scan::{Cursor, JsonCursor, is_special, special_bytes};
+use std::borrow::Cow;
+
+use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run, is_special, special_bytes};
 use crate::record::{scan_escaped_head, scan_head_bytes};
 
 /// What the scan read: the `messageType` and each log event's id and message.
@@ -96,7 +98,7 @@ impl<'a> Scanner<'a> {
             let (mut id, mut message) = (None, None);
             scan.object(|scan, key| {
                 match key {
-                    b"id" if id.is_none() => id = Some(scan.string()?),
+                    b"id" if id.is_none() => id = Some(scan.id()?),
                     b"message" if message.is_none() => message = Some(scan.message()?),
                     b"id" | b"message" => return None,
                     b"timestamp" => scan.integer()?,
@@ -106,7 +108,7 @@ impl<'a> Scanner<'a> {
             })?;
             match message? {
                 Some((message, screened_in)) => events.push(ScannedEvent {
-                    id: id?,
+                    id: id?.into_owned(),
                     message,
                     screened_in,
                 }),
@@ -138,6 +140,23 @@ impl<'a> Scanner<'a> {
         let leading_zero = digits > 1 && self.text.src[start] == b'0';
         let fraction_follows = matches!(self.text.src.get(self.text.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction_follows).then_some(())
+    }
+
+    /// A log event's id: borrowed when written without escapes (as CloudWatch Logs
+    /// writes its digits), so the id of an event the screen rules out is never copied.
+    fn id(&mut self) -> Option<Cow<'a, str>> {
+        self.skip_whitespace();
+        let start = self.text.at + 1;
+        if self.text.src.get(start - 1) == Some(&b'"') {
+            let end = end_of_plain_run(self.text.src, start);
+            if self.text.src.get(end) == Some(&b'"') {
+                self.text.at = end + 1;
+                return std::str::from_utf8(&self.text.src[start..end])
+                    .ok()
+                    .map(Cow::Borrowed);
+            }
+        }
+        self.string().map(Cow::Owned)
     }
 
     /// A string, unescaped.

@@ -194,9 +194,16 @@ impl Exclusion {
         })
     }
 
-    /// True when this exclusion drops a match of rule `index` on `event`.
-    pub(super) fn drops(&self, index: usize, event: &impl rsigma_eval::Event) -> bool {
+    /// True when this exclusion drops a match of rule `index` on `event`. `holds`
+    /// caches, for one event, whether the exclusion's condition holds: it is evaluated
+    /// once however many of the event's matches the exclusion applies to.
+    pub(super) fn drops(
+        &self,
+        index: usize,
+        event: &impl rsigma_eval::Event,
+        holds: &mut Option<bool>,
+    ) -> bool {
         self.applies.get(index).copied().unwrap_or(false)
-            && !super::sigma_matches(&self.compiled, event)
+            && !*holds.get_or_insert_with(|| super::sigma_matches(&self.compiled, event))
     }
 }

@@ -1097,6 +1097,8 @@ impl RuleSet {
     fn verdict(&self, record: &Value, candidates: Vec<usize>) -> Verdict<'_> {
         let view = view::RecordView::new(record);
         let mut verdict = Verdict::default();
+        // Whether each exclusion's condition holds on this record, once known.
+        let mut exclusion_holds = vec![None; self.exclusions.len()];
         for index in candidates {
             let (Some(rule), Some(matcher)) = (self.rules.get(index), self.matchers.get(index))
             else {
@@ -1109,7 +1111,10 @@ impl RuleSet {
             if !matched {
                 continue;
             }
-            match self.exclusions.iter().find(|e| e.drops(index, &view)) {
+            let dropped_by = (self.exclusions.iter().zip(&mut exclusion_holds)).find_map(
+                |(exclusion, holds)| exclusion.drops(index, &view, holds).then_some(exclusion),
+            );
+            match dropped_by {
                 Some(exclusion) => verdict.suppressed.push(Suppression {
                     rule,
                     exclusion: &exclusion.name,

@@ -3,9 +3,11 @@
 //! each log event's id and message, unescaping a message eight bytes at a time.
 //!
 //! Every message is a CloudTrail record written as a JSON string, so it holds an escaped
-//! quote every ten bytes or so; unescaping dominates the cost of reading a batch, and
-//! serde_json pays a call and a scratch copy per escape. This scanner copies a word,
-//! then finds the first quote, backslash or control byte in it, and fixes up from there.
+//! quote every ten bytes or so; serde_json pays a call and a scratch copy per escape.
+//! This scanner copies a word, then finds the first quote, backslash or control byte in
+//! it, and fixes up from there. Read with a head screen, a message is unescaped only when
+//! its record is kept: the head is first read in the escaped text
+//! ([`crate::record::scan_escaped_head`]), and most records are ruled out there.
 //!
 //! It accepts only the shape CloudWatch Logs writes. On anything else (a key written with
 //! an escape, a field twice, a value that is not a string where a string is expected, a
@@ -167,8 +169,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// A log event's message, unescaped, and whether the screen let it through; `None`
-    /// when the screen rules its record out (the text is then never validated as UTF-8
-    /// again, copied or allocated).
+    /// when the screen rules its record out (the text is then never unescaped, copied or
+    /// allocated, unless its head could only be read unescaped).
     fn message(&mut self) -> Option<Option<(String, bool)>> {
         let Some(screen) = self.screen else {
             return Some(Some((self.string()?, false)));

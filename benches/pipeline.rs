@@ -21,9 +21,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::Engine as _;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use flate2::read::MultiGzDecoder;
@@ -34,8 +32,8 @@ use time::PrimitiveDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use trailwatch::ingest::{
-    AwsLogsData, DecodeLimits, SubscriptionBuilder, SubscriptionEnvelope, decode_base64,
-    gunzip_bounded, gzip, log_event_id, parse_subscription_data, parse_subscription_event,
+    DecodeLimits, FIRST_TIMESTAMP, SubscriptionBuilder, SubscriptionEnvelope, decode_base64,
+    gunzip_bounded, log_event_id, parse_subscription_data, parse_subscription_event,
     parse_subscription_event_screened,
 };
 use trailwatch::pipeline;
@@ -122,7 +120,7 @@ fn prepare() -> Result<Input, String> {
 
     let batches: Vec<SubscriptionBuilder> = streams
         .iter()
-        .flat_map(|s| cut(s, |_, in_batch| log_event_id(in_batch)))
+        .flat_map(|s| cut(s, FIRST_TIMESTAMP, |_, in_batch| log_event_id(in_batch)))
         .collect();
     let payloads: Vec<Vec<u8>> = batches
         .iter()
@@ -279,17 +277,23 @@ fn files_ending(dir: &Path, suffixes: &[&str]) -> Result<Vec<PathBuf>, String> {
 /// Cuts one stream, in order, into batches of at most [`BATCH_BYTES`] of subscription JSON
 /// (an event larger than that alone gets its own batch). `id(i, j)` is the log-event id of
 /// the stream's `i`th message, the `j`th of its batch: a [`log_event_id`], 56 characters.
-fn cut(messages: &[String], id: impl Fn(usize, usize) -> String) -> Vec<SubscriptionBuilder> {
-    let empty = SubscriptionBuilder::data_message().data_json().len();
+fn cut(
+    messages: &[String],
+    first_timestamp: i64,
+    id: impl Fn(usize, usize) -> String,
+) -> Vec<SubscriptionBuilder> {
+    let new_batch = || SubscriptionBuilder::data_message().first_timestamp(first_timestamp);
+    let empty = new_batch().data_json().len();
     let mut batches = Vec::new();
-    let (mut batch, mut count, mut size) = (SubscriptionBuilder::data_message(), 0, empty);
+    let (mut batch, mut count, mut size) = (new_batch(), 0, empty);
     for (i, message) in messages.iter().enumerate() {
         // The log event exactly as `data_json` writes it (id, 13-digit timestamp, message).
-        let entry = json!({"id": log_event_id(count), "timestamp": 1_795_000_000_000_i64, "message": message})
-            .to_string()
-            .len();
+        let entry =
+            json!({"id": log_event_id(count), "timestamp": first_timestamp, "message": message})
+                .to_string()
+                .len();
         if count > 0 && size + 1 + entry > BATCH_BYTES {
-            let full = std::mem::replace(&mut batch, SubscriptionBuilder::data_message());
+            let full = std::mem::replace(&mut batch, new_batch());
             batches.push((full, size));
             (count, size) = (0, empty);
         }
@@ -388,74 +392,32 @@ fn copies(streams: &[Vec<String>]) -> Vec<Vec<u8>> {
             first_id += records.len();
         }
     }
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut done: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let job = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(copy, stream, first_id)) = jobs.get(job) else {
-                            return done;
-                        };
-                        let messages: Vec<String> = if copy == 0 {
-                            streams[stream].clone()
-                        } else {
-                            templates[stream].iter().map(|t| t.render(copy)).collect()
-                        };
-                        let payloads = cut(&messages, |i, _| log_event_id(first_id + i))
-                            .iter()
-                            .map(|batch| {
-                                let json = shift_timestamps(&batch.data_json(), copy);
-                                payload(&json)
-                            })
-                            .collect();
-                        done.push((job, payloads));
-                    }
-                })
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut payloads = Vec::new();
+    let Ok(()) = trailwatch::in_order::map_in_order::<_, _, std::convert::Infallible>(
+        &jobs,
+        cpus,
+        4 * cpus,
+        |&(copy, stream, first_id)| {
+            let messages: Vec<String> = if copy == 0 {
+                streams[stream].clone()
+            } else {
+                templates[stream].iter().map(|t| t.render(copy)).collect()
+            };
+            let first_timestamp = FIRST_TIMESTAMP + i64::from(copy) * DAY_MS;
+            (cut(&messages, first_timestamp, |i, _| {
+                log_event_id(first_id + i)
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("x30 worker"))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(job, _)| *job);
-    done.into_iter()
-        .flat_map(|(_, payloads)| payloads)
-        .collect()
-}
-
-/// The subscription JSON `SubscriptionBuilder::data_json` wrote, with every log event's
-/// `timestamp` `days` days later. Every timestamp it writes has 13 digits, and so has any
-/// of them 30 days later: the batch's size does not change. The key `"timestamp":` cannot
-/// occur in a message (quotes in a JSON string are escaped).
-fn shift_timestamps(json: &str, days: u32) -> String {
-    const KEY: &str = "\"timestamp\":";
-    let mut out = String::with_capacity(json.len());
-    let mut rest = json;
-    while let Some(at) = rest.find(KEY) {
-        let (head, tail) = rest.split_at(at + KEY.len());
-        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        let timestamp: i64 = tail[..digits].parse().expect("builder timestamp");
-        out.push_str(head);
-        out.push_str(&(timestamp + i64::from(days) * DAY_MS).to_string());
-        rest = &tail[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `{"awslogs":{"data":...}}` of one subscription JSON, as `SubscriptionBuilder::payload_json`.
-fn payload(json: &str) -> Vec<u8> {
-    let envelope = SubscriptionEnvelope {
-        awslogs: AwsLogsData {
-            data: base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes())),
+            .iter())
+            .map(|batch| batch.payload_json().into_bytes())
+            .collect::<Vec<_>>()
         },
-    };
-    serde_json::to_vec(&envelope).expect("envelope serialises")
+        |_, _, built| {
+            payloads.append(built);
+            Ok(())
+        },
+    );
+    payloads
 }
 
 /// One corpus record and where its top-level `eventID` and `eventTime` strings are, so

@@ -41,14 +41,21 @@ pub(crate) trait JsonCursor<'a>: Sized {
         self.expect_here(byte).is_some()
     }
 
+    /// Consumes a string's quote at the next byte (a scan of escaped text writes it
+    /// otherwise).
+    fn quote(&mut self) -> Option<()> {
+        self.expect_here(b'"')
+    }
+
     /// An object key, which must be written without escapes.
     fn key(&mut self) -> Option<&'a [u8]> {
-        self.expect(b'"')?;
+        self.skip_whitespace();
+        self.quote()?;
         let Cursor { src, at } = self.cursor();
         let (src, start) = (*src, *at);
         *at = end_of_plain_run(src, start);
         let end = *at;
-        self.expect_here(b'"')?;
+        self.quote()?;
         src.get(start..end)
     }
 
@@ -105,6 +112,14 @@ pub(crate) fn special_bytes(word: u64) -> u64 {
     let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
     let is_control = word.wrapping_sub(ONES * 0x20) & !word;
     (is_quote | is_backslash | is_control) & HIGH_BITS
+}
+
+/// The code point the four hex digits of a `\uXXXX` escape write, if they are hex.
+pub(crate) fn hex_code(hex: &[u8]) -> Option<u32> {
+    let digits: &[u8; 4] = hex.try_into().ok()?;
+    digits.iter().try_fold(0, |code, &digit| {
+        Some(code * 16 + char::from(digit).to_digit(16)?)
+    })
 }
 
 /// True for a quote, a backslash or a control byte.

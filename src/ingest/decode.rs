@@ -44,7 +44,7 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, IngestError> {
 }
 
 /// [`decode_base64`] into `out`, which is cleared first and keeps its allocation.
-pub fn decode_base64_into(text: &str, out: &mut Vec<u8>) -> Result<(), IngestError> {
+pub(crate) fn decode_base64_into(text: &str, out: &mut Vec<u8>) -> Result<(), IngestError> {
     out.clear();
     BASE64.decode_vec(text.trim(), out)?;
     Ok(())
@@ -70,7 +70,7 @@ pub fn gunzip_bounded(compressed: &[u8], limits: DecodeLimits) -> Result<Vec<u8>
 /// [`gunzip_bounded`] into `out`, which is cleared first. The one-call path keeps `out`'s
 /// allocation: a caller that decodes payload after payload into one buffer touches the
 /// same pages each time instead of fresh ones the kernel must zero.
-pub fn gunzip_bounded_into(
+pub(crate) fn gunzip_bounded_into(
     compressed: &[u8],
     limits: DecodeLimits,
     out: &mut Vec<u8>,
@@ -109,10 +109,10 @@ fn gunzip_one_member(compressed: &[u8], limit: usize, out: &mut Vec<u8>) -> bool
     if compressed.get(3).is_none_or(|flags| flags & FHCRC != 0) {
         return false;
     }
-    let Some(trailer) = compressed.len().checked_sub(4).map(|at| &compressed[at..]) else {
+    let Some(&trailer) = compressed.last_chunk::<4>() else {
         return false;
     };
-    let size = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+    let size = u32::from_le_bytes(trailer) as usize;
     if size > limit {
         return false;
     }

@@ -19,6 +19,8 @@ pub struct SubscriptionBuilder {
     owner: String,
     log_group: String,
     log_stream: String,
+    /// The first log event's timestamp (ms); each next one is a second later.
+    first_timestamp: i64,
     events: Vec<(String, i64, String)>,
 }
 
@@ -30,6 +32,7 @@ impl SubscriptionBuilder {
             owner: "111122223333".into(),
             log_group: "aws-cloudtrail-logs-111122223333".into(),
             log_stream: "111122223333_CloudTrail_us-east-1".into(),
+            first_timestamp: FIRST_TIMESTAMP,
             events: Vec::new(),
         }
     }
@@ -41,6 +44,7 @@ impl SubscriptionBuilder {
             owner: "CloudwatchLogs".into(),
             log_group: String::new(),
             log_stream: String::new(),
+            first_timestamp: FIRST_TIMESTAMP,
             events: Vec::new(),
         }
         .event(
@@ -55,9 +59,16 @@ impl SubscriptionBuilder {
         self
     }
 
+    /// The next log event added is timestamped `ms` (milliseconds since the epoch), and
+    /// each after it a second later.
+    pub fn first_timestamp(mut self, ms: i64) -> SubscriptionBuilder {
+        self.first_timestamp = ms - 1000 * self.events.len() as i64;
+        self
+    }
+
     /// Adds one log event with an explicit id.
     pub fn event(mut self, id: impl Into<String>, message: impl Into<String>) -> Self {
-        let timestamp = 1_795_000_000_000 + 1000 * self.events.len() as i64;
+        let timestamp = self.first_timestamp + 1000 * self.events.len() as i64;
         self.events.push((id.into(), timestamp, message.into()));
         self
     }
@@ -114,6 +125,10 @@ impl SubscriptionBuilder {
     }
 }
 
+/// The first log event's timestamp unless [`SubscriptionBuilder::first_timestamp`] says
+/// otherwise (November 2026).
+pub const FIRST_TIMESTAMP: i64 = 1_795_000_000_000;
+
 /// The id [`SubscriptionBuilder::messages`] gives the `index`th log event.
 pub fn log_event_id(index: usize) -> String {
     format!("3719{index:052}")
@@ -144,6 +159,23 @@ mod tests {
         assert_eq!(batch.records[1].id, RecordId::LogEvent(log_event_id(1)));
         assert_eq!(log_event_id(1).len(), 56);
         assert_eq!(batch.records[2].id, RecordId::LogEvent("custom".into()));
+    }
+
+    #[test]
+    fn log_events_are_a_second_apart_from_the_first_timestamp() {
+        let timestamps = |builder: SubscriptionBuilder| -> Vec<i64> {
+            let data: serde_json::Value = serde_json::from_str(&builder.data_json()).unwrap();
+            (data["logEvents"].as_array().unwrap().iter())
+                .map(|event| event["timestamp"].as_i64().unwrap())
+                .collect()
+        };
+        let plain = SubscriptionBuilder::data_message().messages(["a", "b"]);
+        assert_eq!(timestamps(plain), [FIRST_TIMESTAMP, FIRST_TIMESTAMP + 1000]);
+        let later = SubscriptionBuilder::data_message()
+            .event("1", "a")
+            .first_timestamp(5_000_000)
+            .messages(["b", "c"]);
+        assert_eq!(timestamps(later), [FIRST_TIMESTAMP, 5_000_000, 5_001_000]);
     }
 
     #[test]

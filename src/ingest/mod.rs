@@ -12,11 +12,8 @@ mod encode;
 mod formats;
 mod subscription_scan;
 
-pub use decode::{
-    DecodeLimits, decode_base64, decode_base64_into, gunzip_bounded, gunzip_bounded_into,
-    gunzip_streaming,
-};
-pub use encode::{SubscriptionBuilder, gzip, log_event_id};
+pub use decode::{DecodeLimits, decode_base64, gunzip_bounded, gunzip_streaming};
+pub use encode::{FIRST_TIMESTAMP, SubscriptionBuilder, gzip, log_event_id};
 pub use formats::{
     AwsLogsData, SubscriptionEnvelope, check_subscription_scan, parse_input, parse_input_screened,
     parse_subscription_data, parse_subscription_event, parse_subscription_event_screened,

@@ -18,7 +18,7 @@
 use super::HeadScreen;
 use std::borrow::Cow;
 
-use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run, is_special, special_bytes};
+use crate::json_scan::{Cursor, JsonCursor, hex_code, is_special, special_bytes};
 use crate::record::{scan_escaped_head, scan_head_bytes};
 
 /// What the scan read: the `messageType` and each log event's id and message.
@@ -147,17 +147,11 @@ impl<'a> Scanner<'a> {
     /// A log event's id: borrowed when written without escapes (as CloudWatch Logs
     /// writes its digits), so the id of an event the screen rules out is never copied.
     fn id(&mut self) -> Option<Cow<'a, str>> {
-        self.skip_whitespace();
-        let start = self.text.at + 1;
-        if self.text.src.get(start - 1) == Some(&b'"') {
-            let end = end_of_plain_run(self.text.src, start);
-            if self.text.src.get(end) == Some(&b'"') {
-                self.text.at = end + 1;
-                return std::str::from_utf8(&self.text.src[start..end])
-                    .ok()
-                    .map(Cow::Borrowed);
-            }
+        let start = self.text.at;
+        if let Some(plain) = self.key() {
+            return std::str::from_utf8(plain).ok().map(Cow::Borrowed);
         }
+        self.text.at = start;
         self.string().map(Cow::Owned)
     }
 
@@ -253,9 +247,7 @@ impl<'a> Scanner<'a> {
                         b't' => b'\t',
                         b'u' => {
                             let hex = self.text.src.get(self.text.at + 2..self.text.at + 6)?;
-                            let code = hex.iter().try_fold(0, |code, &digit| {
-                                Some(code * 16 + char::from(digit).to_digit(16)?)
-                            })?;
+                            let code = hex_code(hex)?;
                             // Surrogates (pairs or lone) are left to serde_json.
                             let ch = char::from_u32(code)?;
                             let encoded = ch.encode_utf8(&mut self.scratch[written..written + 4]);

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use super::RecordHead;
-use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run};
+use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run, hex_code};
 
 /// Nesting the scan follows; deeper records go to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 64;
@@ -81,18 +81,6 @@ impl<'a, const ESCAPED: bool> JsonCursor<'a> for Scanner<'a, ESCAPED> {
         }
     }
 
-    fn key(&mut self) -> Option<&'a [u8]> {
-        self.skip_whitespace();
-        self.quote()?;
-        let start = self.text.at;
-        self.text.at = end_of_plain_run(self.text.src, start);
-        let end = self.text.at;
-        self.quote()?;
-        self.text.src.get(start..end)
-    }
-}
-
-impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
     /// Consumes a quote of the record: `"`, or `\"` in escaped text.
     fn quote(&mut self) -> Option<()> {
         if ESCAPED {
@@ -100,7 +88,9 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
         }
         self.expect_here(b'"')
     }
+}
 
+impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
     fn head(&mut self) -> Option<RecordHead<'a>> {
         let mut event_name = None;
         let mut event_source = None;
@@ -238,10 +228,7 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
                 b'"' | b'\\' | b'/' => Some(2),
                 _ => None,
             },
-            b'u' => {
-                let hex = src.get(at + 1..at + 5)?;
-                hex.iter().all(u8::is_ascii_hexdigit).then_some(5)
-            }
+            b'u' => hex_code(src.get(at + 1..at + 5)?).map(|_| 5),
             _ => None,
         }
     }
@@ -250,10 +237,7 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
     /// of a string's text; `None` for a quote, a backslash, a control character or a
     /// surrogate, which the slow way reads.
     fn escaped_code_point_width(&self, at: usize) -> Option<usize> {
-        let hex = self.text.src.get(at + 2..at + 6)?;
-        let code = hex.iter().try_fold(0, |code, &digit| {
-            Some(code * 16 + char::from(digit).to_digit(16)?)
-        })?;
+        let code = hex_code(self.text.src.get(at + 2..at + 6)?)?;
         let plain = code >= 0x20 && code != 0x22 && code != 0x5c;
         (plain && char::from_u32(code).is_some()).then_some(6)
     }

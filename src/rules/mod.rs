@@ -1097,8 +1097,9 @@ impl RuleSet {
     fn verdict(&self, record: &Value, candidates: Vec<usize>) -> Verdict<'_> {
         let view = view::RecordView::new(record);
         let mut verdict = Verdict::default();
-        // Whether each exclusion's condition holds on this record, once known.
-        let mut exclusion_holds = vec![None; self.exclusions.len()];
+        // Whether each exclusion's condition holds on this record, once known (made at
+        // the record's first match: most candidates match nothing).
+        let mut exclusion_holds = Vec::new();
         for index in candidates {
             let (Some(rule), Some(matcher)) = (self.rules.get(index), self.matchers.get(index))
             else {
@@ -1111,6 +1112,7 @@ impl RuleSet {
             if !matched {
                 continue;
             }
+            exclusion_holds.resize(self.exclusions.len(), None);
             let dropped_by = (self.exclusions.iter().zip(&mut exclusion_holds)).find_map(
                 |(exclusion, holds)| exclusion.drops(index, &view, holds).then_some(exclusion),
             );

@@ -55,15 +55,63 @@ pub fn parse_record(text: &str) -> Result<Value, RecordError> {
 }
 
 /// The fields of a CloudTrail record the prefilter reads, taken without building the
-/// record: `eventName`, `userIdentity.type` and whether there is an `errorCode`.
+/// record: `eventName`, `userIdentity.type` and `errorCode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordHead<'a> {
     /// `eventName`.
     pub event_name: Cow<'a, str>,
     /// `userIdentity.type`, when present and a string.
     pub identity_type: Option<Cow<'a, str>>,
+    /// `errorCode`, when present and not null.
+    pub error_code: Option<ErrorCode<'a>>,
+}
+
+impl RecordHead<'_> {
     /// True when `errorCode` is present and not null.
-    pub has_error_code: bool,
+    pub fn has_error_code(&self) -> bool {
+        self.error_code.is_some()
+    }
+}
+
+/// A record's `errorCode` (present and not null) as the prefilter reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCode<'a> {
+    /// A string: every error code CloudTrail writes.
+    Text(Cow<'a, str>),
+    /// Another JSON value (a number, boolean, array or object), which rules may still
+    /// read as text.
+    NotText,
+}
+
+impl<'a> ErrorCode<'a> {
+    /// The `errorCode` a raw JSON value holds (`None` for null).
+    fn of_raw(raw: &'a serde_json::value::RawValue) -> Option<ErrorCode<'a>> {
+        match raw.get().as_bytes().first() {
+            Some(b'n') => None,
+            Some(b'"') => Some(match serde_json::from_str::<Text<'a>>(raw.get()) {
+                Ok(Text(code)) => ErrorCode::Text(code),
+                Err(_) => ErrorCode::NotText,
+            }),
+            _ => Some(ErrorCode::NotText),
+        }
+    }
+
+    /// The `errorCode` a built JSON value holds (`None` for null).
+    pub(crate) fn of_value(value: &'a Value) -> Option<ErrorCode<'a>> {
+        match value {
+            Value::Null => None,
+            Value::String(code) => Some(ErrorCode::Text(Cow::Borrowed(code))),
+            _ => Some(ErrorCode::NotText),
+        }
+    }
+
+    /// The same code, owning its text.
+    pub fn into_owned(self) -> ErrorCode<'static> {
+        match self {
+            ErrorCode::Text(code) => ErrorCode::Text(Cow::Owned(code.into_owned())),
+            ErrorCode::NotText => ErrorCode::NotText,
+        }
+    }
 }
 
 /// Reads a record's [`RecordHead`] when the text is a JSON object with string
@@ -291,7 +339,7 @@ pub fn read_head_and_projection_with_serde<'a>(
     text: &'a str,
     keys: &Projection,
 ) -> Option<(RecordHead<'a>, Value)> {
-    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
+    use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
 
     #[derive(Deserialize)]
     struct Identity<'a> {
@@ -363,12 +411,13 @@ pub fn read_head_and_projection_with_serde<'a>(
                     }
                     "errorCode" if wanted => {
                         let value = build(&mut map)?;
-                        once(&mut error_code, !value.is_null(), "errorCode")?;
+                        let code = ErrorCode::of_value(&value).map(ErrorCode::into_owned);
+                        once(&mut error_code, code, "errorCode")?;
                         projection.insert(key.into_owned(), value);
                     }
                     "errorCode" => {
-                        let value: Option<IgnoredAny> = map.next_value()?;
-                        once(&mut error_code, value.is_some(), "errorCode")?;
+                        let value: &'de serde_json::value::RawValue = map.next_value()?;
+                        once(&mut error_code, ErrorCode::of_raw(value), "errorCode")?;
                     }
                     _ => {
                         if let Some(value) = next_part(&mut map, part)? {
@@ -382,7 +431,7 @@ pub fn read_head_and_projection_with_serde<'a>(
             let head = RecordHead {
                 event_name,
                 identity_type: identity_type.flatten(),
-                has_error_code: error_code.unwrap_or(false),
+                error_code: error_code.flatten(),
             };
             Ok((head, projection))
         }
@@ -627,7 +676,7 @@ mod tests {
             (
                 head.event_name.as_ref(),
                 head.identity_type.as_deref(),
-                head.has_error_code
+                head.has_error_code()
             ),
             ("A", Some("Root"), false),
             "the head reads the same whether or not its fields are projected"
@@ -681,12 +730,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(head.identity_type.as_deref(), Some("Root"));
-        assert!(head.has_error_code);
+        assert_eq!(
+            head.error_code,
+            Some(ErrorCode::Text(Cow::Borrowed("AccessDenied")))
+        );
         let head = record_head(
             r#"{"eventName":"A","eventSource":"s","userIdentity":null,"errorCode":null}"#,
         )
         .unwrap();
-        assert_eq!((head.identity_type, head.has_error_code), (None, false));
+        assert_eq!((head.identity_type, head.error_code), (None, None));
 
         let name = |text: &str| record_head(text).map(|head| head.event_name.into_owned());
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The fast path of [`super::record_head`]: one pass over a record's text that checks it
-//! is JSON and reads the head (`eventName`, `userIdentity.type`, whether there is an
-//! `errorCode`) without building anything, its strings skipped a word at a time.
+//! is JSON and reads the head (`eventName`, `userIdentity.type`, `errorCode`) without
+//! building anything, its strings skipped a word at a time.
 //!
 //! Most records a batch carries are calls no rule names: this scan is what they cost.
 //! It reads only the shape CloudTrail writes. On anything else (a head field twice or
@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use super::RecordHead;
+use super::{ErrorCode, RecordHead};
 use crate::json_scan::{Cursor, JsonCursor, end_of_plain_run, hex_code};
 
 /// Nesting the scan follows; deeper records go to serde_json (whose own limit is 128).
@@ -105,7 +105,7 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
                 b"userIdentity" if identity_type.is_none() => {
                     identity_type = Some(scan.identity_type()?);
                 }
-                b"errorCode" if error_code.is_none() => error_code = Some(scan.non_null(1)?),
+                b"errorCode" if error_code.is_none() => error_code = Some(scan.error_code()?),
                 b"eventName" | b"eventSource" | b"userIdentity" | b"errorCode" => return None,
                 _ => scan.value(1)?,
             }
@@ -115,7 +115,7 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
         Some(RecordHead {
             event_name: Cow::Borrowed(event_name?),
             identity_type: identity_type.flatten().map(Cow::Borrowed),
-            has_error_code: error_code.unwrap_or(false),
+            error_code: error_code.flatten(),
         })
     }
 
@@ -141,13 +141,18 @@ impl<'a, const ESCAPED: bool> Scanner<'a, ESCAPED> {
         Some(kind.flatten())
     }
 
-    /// Any value; true when it is not null.
-    fn non_null(&mut self, depth: usize) -> Option<bool> {
+    /// `errorCode`: null (`None`), a string written without escapes, or any other value.
+    fn error_code(&mut self) -> Option<Option<ErrorCode<'a>>> {
         if self.next_is_null() {
-            return Some(false);
+            return Some(None);
         }
-        self.value(depth)?;
-        Some(true)
+        let string_start = if ESCAPED { b'\\' } else { b'"' };
+        if self.text.src.get(self.text.at) == Some(&string_start) {
+            let code = self.plain_string()?;
+            return Some(Some(ErrorCode::Text(Cow::Borrowed(code))));
+        }
+        self.value(1)?;
+        Some(Some(ErrorCode::NotText))
     }
 
     /// Skips any JSON value, checking it.
@@ -304,14 +309,28 @@ mod tests {
         );
         assert_eq!(head.event_name, "GetObject");
         assert_eq!(head.identity_type.as_deref(), Some("Root"));
-        assert!(head.has_error_code);
+        assert_eq!(
+            head.error_code,
+            Some(ErrorCode::Text("AccessDenied".into()))
+        );
         let head =
             scanned(r#"{"eventName":"A","eventSource":"s","userIdentity":null,"errorCode":null}"#);
-        assert_eq!((head.identity_type, head.has_error_code), (None, false));
+        assert_eq!((head.identity_type, head.error_code), (None, None));
         let head = scanned(r#"{"eventName":"A","eventSource":"s","userIdentity":{"type":null}}"#);
-        assert_eq!(head.identity_type, None);
-        let head = scanned(r#"{"eventSource":"s","eventName":"A","errorCode":{"x":[1]}}"#);
-        assert!(head.has_error_code);
+        assert_eq!((head.identity_type, head.error_code), (None, None));
+        for odd in [r#"{"x":[1]}"#, "403", "true", r#"["AccessDenied"]"#] {
+            let text = format!(r#"{{"eventSource":"s","eventName":"A","errorCode": {odd} }}"#);
+            assert_eq!(scanned(&text).error_code, Some(ErrorCode::NotText), "{odd}");
+        }
+        let head = scanned(r#"{"eventSource":"s","eventName":"A","errorCode": "" }"#);
+        assert_eq!(head.error_code, Some(ErrorCode::Text("".into())));
+        // An error code written with an escape is left to serde_json, which reads it.
+        let text = r#"{"eventSource":"s","eventName":"A","errorCode":"Access\u0044enied"}"#;
+        assert_eq!(scan_head(text), None);
+        assert_eq!(
+            serde_head(text).unwrap().error_code,
+            Some(ErrorCode::Text("AccessDenied".into()))
+        );
     }
 
     #[test]
@@ -353,7 +372,10 @@ mod tests {
         assert_eq!(end, message.len());
         assert_eq!(head.event_name, "GetObject");
         assert_eq!(head.identity_type.as_deref(), Some("AssumedRole"));
-        assert!(head.has_error_code);
+        assert_eq!(
+            head.error_code,
+            Some(ErrorCode::Text("AccessDenied".into()))
+        );
         // Escapes another writer may use where serde_json writes the character itself.
         for other in [
             message.replace('<', r"\u003c").replace('&', r"\u0026"),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ProblemKind, Rule, RuleLoadError, RuleProblem};
 
 /// The bundle format this build reads and writes.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// The file name the Lambda looks for in `RULES_DIR`.
 pub const BUNDLE_FILE_NAME: &str = "rules.bundle.json";

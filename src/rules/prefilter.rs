@@ -1,24 +1,29 @@
 //! The prefilter: which records can match any rule at all, decided from three fields
-//! read without building the record (`eventName`, `userIdentity.type`, whether there is
-//! an `errorCode`).
+//! read without building the record (`eventName`, `userIdentity.type`, `errorCode`).
 //!
 //! Most CloudTrail traffic is read-only calls that no rule mentions. Each rule gets a
 //! [`Gate`]: a set of keys of which a matching record must hold at least one (its
-//! `eventName` is one of these, or its identity type is `Root`, or it has an error
-//! code). A record that holds no key of any rule's gate cannot match, so the pipeline
-//! skips building the full JSON value for it. The analysis is conservative: anything it
-//! cannot prove (a `not`, most modifiers, wildcards, keyword searches, fields other than
-//! those three) makes a gate "any record", never a wrong "no". Sigma rules and
-//! CloudWatch filter patterns both feed it.
+//! `eventName` is one of these, or its identity type is `Root`, or its error code
+//! starts with `AccessDenied`). A record that holds no key of any rule's gate cannot
+//! match, so the pipeline skips building the full JSON value for it. The analysis is
+//! conservative: anything it cannot prove (a `not`, most modifiers, wildcards in event
+//! names, keyword searches, fields other than those three) makes a gate "any record",
+//! never a wrong "no". Sigma rules and CloudWatch filter patterns both feed it.
+//!
+//! Error codes are compared lowercased and only when both the rule's text and the
+//! record's code are ASCII: there lowercasing is exactly the case folding both Sigma
+//! (`(?i)` regexes, lowercased literals) and this gate use. A record whose code is not
+//! ASCII, or not a string, passes every error-code key.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rsigma_parser::{
     ConditionExpr, Detection, Modifier, Quantifier, SelectorPattern, SigmaRule, SigmaValue,
+    StringPart,
 };
 
 use super::filter_pattern::Requirement;
-use crate::record::RecordHead;
+use crate::record::{ErrorCode, RecordHead};
 
 /// One thing a record can hold, cheap to check.
 #[derive(
@@ -33,6 +38,37 @@ pub(crate) enum Key {
     IdentityType(String),
     /// `errorCode` is present (not null).
     ErrorCode,
+    /// `errorCode` equals this (lowercased ASCII).
+    ErrorCodeIs(String),
+    /// `errorCode` starts with `prefix` and ends with `suffix` (lowercased ASCII; one of
+    /// them may be empty).
+    ErrorCodeLike {
+        /// What the code starts with.
+        prefix: String,
+        /// What the code ends with.
+        suffix: String,
+    },
+}
+
+impl Key {
+    /// The key for error codes equal to `text`, or starting with `prefix` and ending with
+    /// `suffix` (`exact` false): lowercased, or mere presence when the text is not ASCII
+    /// or says nothing.
+    fn error_code(exact: bool, prefix: &str, suffix: &str) -> Key {
+        if !prefix.is_ascii()
+            || !suffix.is_ascii()
+            || (!exact && prefix.is_empty() && suffix.is_empty())
+        {
+            return Key::ErrorCode;
+        }
+        if exact {
+            return Key::ErrorCodeIs(prefix.to_ascii_lowercase());
+        }
+        Key::ErrorCodeLike {
+            prefix: prefix.to_ascii_lowercase(),
+            suffix: suffix.to_ascii_lowercase(),
+        }
+    }
 }
 
 /// What a rule (or part of one) needs of a record.
@@ -115,24 +151,69 @@ fn item_gate(field: Option<&str>, modifiers: &[Modifier], values: &[SigmaValue])
             literal_set(Key::EventNamePrefix)
         }
         Some("userIdentity.type") if modifiers.is_empty() => literal_set(Key::IdentityType),
-        Some("errorCode") => {
-            let string_test = modifiers.iter().all(|m| {
-                matches!(
-                    m,
-                    Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
-                )
-            }) && !values.is_empty()
-                && values
-                    .iter()
-                    .all(|v| matches!(v, SigmaValue::String(s) if s.as_plain().is_none_or(|p| !p.is_empty())));
-            let exists = modifiers == [Modifier::Exists]
-                && values.iter().all(|v| matches!(v, SigmaValue::Bool(true)));
-            if string_test || exists {
-                Gate::Only(BTreeSet::from([Key::ErrorCode]))
-            } else {
-                Gate::Any
+        Some("errorCode") => error_code_gate(modifiers, values),
+        _ => Gate::Any,
+    }
+}
+
+/// The gate of an `errorCode` item: the codes a string test can match, or presence for
+/// a regex, `contains` or `exists: true`.
+fn error_code_gate(modifiers: &[Modifier], values: &[SigmaValue]) -> Gate {
+    if modifiers == [Modifier::Exists] {
+        let present = values.iter().all(|v| matches!(v, SigmaValue::Bool(true)));
+        return match present {
+            true => Gate::Only(BTreeSet::from([Key::ErrorCode])),
+            false => Gate::Any,
+        };
+    }
+    let mut test = None;
+    for modifier in modifiers {
+        match modifier {
+            Modifier::Cased => {}
+            Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
+                if test.is_none() =>
+            {
+                test = Some(modifier);
             }
+            _ => return Gate::Any,
         }
+    }
+    let keys: Option<BTreeSet<Key>> = values
+        .iter()
+        .map(|value| {
+            let SigmaValue::String(text) = value else {
+                return None;
+            };
+            if text.as_plain().is_some_and(|plain| plain.is_empty()) {
+                return None;
+            }
+            // The plain text before the first wildcard and after the last.
+            let mut runs = text
+                .parts
+                .split(|part| matches!(part, StringPart::Special(_)));
+            let plain = |run: &[StringPart]| -> String {
+                run.iter()
+                    .filter_map(|part| match part {
+                        StringPart::Plain(plain) => Some(plain.as_str()),
+                        StringPart::Special(_) => None,
+                    })
+                    .collect()
+            };
+            let first = plain(runs.next().unwrap_or_default());
+            let last = runs.next_back().map(plain);
+            let wildcards = last.is_some();
+            let last = last.unwrap_or_else(|| first.clone());
+            Some(match test {
+                None if !wildcards => Key::error_code(true, &first, ""),
+                None => Key::error_code(false, &first, &last),
+                Some(Modifier::StartsWith) => Key::error_code(false, &first, ""),
+                Some(Modifier::EndsWith) => Key::error_code(false, "", &last),
+                _ => Key::ErrorCode,
+            })
+        })
+        .collect();
+    match keys {
+        Some(keys) if !keys.is_empty() => Gate::Only(keys),
         _ => Gate::Any,
     }
 }
@@ -222,10 +303,29 @@ pub(crate) fn pattern_gate(requirement: &Requirement) -> Gate {
                 (["userIdentity", "type"], Some(kind)) => {
                     Gate::Only(BTreeSet::from([Key::IdentityType(kind.to_lowercase())]))
                 }
-                (["errorCode"], _) => Gate::Only(BTreeSet::from([Key::ErrorCode])),
+                (["errorCode"], Some(code)) => {
+                    Gate::Only(BTreeSet::from([Key::error_code(true, code, "")]))
+                }
+                (["errorCode"], None) => Gate::Only(BTreeSet::from([Key::ErrorCode])),
                 _ => Gate::Any,
             }
         }
+        Requirement::Like {
+            path,
+            prefix,
+            suffix,
+        } => match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["eventName"] if !prefix.is_empty() && prefix.is_ascii() => Gate::Only(BTreeSet::from(
+                [Key::EventNamePrefix(prefix.to_ascii_lowercase())],
+            )),
+            ["errorCode"] => Gate::Only(BTreeSet::from([Key::error_code(false, prefix, suffix)])),
+            _ => Gate::Any,
+        },
         Requirement::All(items) => items.iter().map(pattern_gate).fold(Gate::Any, Gate::and),
         Requirement::AnyOf(items) => items
             .iter()
@@ -242,7 +342,61 @@ pub(crate) struct RecordFilter {
     event_names: HashSet<String>,
     event_name_prefixes: Vec<String>,
     identity_types: HashSet<String>,
-    error_code: bool,
+    error_codes: ErrorCodeRules,
+}
+
+/// The rules filed under error-code keys, by kind of key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ErrorCodeRules {
+    /// Rules needing only that there is an error code.
+    present: Vec<usize>,
+    /// Rules needing one of these codes (lowercased).
+    exact: HashMap<String, Vec<usize>>,
+    /// Rules needing a code with this prefix and suffix (lowercased).
+    like: Vec<(String, String, usize)>,
+    /// Every rule above, sorted, each once: what a code the keys cannot read may match.
+    all: Vec<usize>,
+}
+
+impl ErrorCodeRules {
+    /// Files rule `index` under `key` when it is an error-code key.
+    fn add(&mut self, key: &Key, index: usize) {
+        match key {
+            Key::ErrorCode => self.present.push(index),
+            Key::ErrorCodeIs(code) => self.exact.entry(code.clone()).or_default().push(index),
+            Key::ErrorCodeLike { prefix, suffix } => {
+                self.like.push((prefix.clone(), suffix.clone(), index));
+            }
+            Key::EventName(_) | Key::EventNamePrefix(_) | Key::IdentityType(_) => return,
+        }
+        if let Err(at) = self.all.binary_search(&index) {
+            self.all.insert(at, index);
+        }
+    }
+
+    /// Calls `found` with the rules whose error-code key `code` holds (some may come twice);
+    /// stops early when `found` returns true, and returns whether one did.
+    fn find(&self, code: &ErrorCode<'_>, mut found: impl FnMut(&[usize]) -> bool) -> bool {
+        let code = match code {
+            ErrorCode::Text(code) if code.is_ascii() => code,
+            _ => return found(&self.all),
+        };
+        if found(&self.present) {
+            return true;
+        }
+        if self.exact.is_empty() && self.like.is_empty() {
+            return false;
+        }
+        with_lowercase(code, |code| {
+            self.exact.get(code).is_some_and(|rules| found(rules))
+                || self.like.iter().any(|(prefix, suffix, index)| {
+                    code.len() >= prefix.len() + suffix.len()
+                        && code.starts_with(prefix.as_str())
+                        && code.ends_with(suffix.as_str())
+                        && found(std::slice::from_ref(index))
+                })
+        })
+    }
 }
 
 /// Runs `f` on `text` lowercased: on the stack when it is short ASCII (every CloudTrail
@@ -270,11 +424,15 @@ impl RecordFilter {
     /// are left out: the caller screens those rules another way).
     pub(crate) fn from_gates<'a>(gates: impl IntoIterator<Item = &'a Gate>) -> RecordFilter {
         let mut filter = RecordFilter::default();
-        for key in gates.into_iter().flat_map(|gate| match gate {
-            Gate::Any => None,
-            Gate::Only(keys) => Some(keys),
-        }) {
-            for key in key {
+        for (index, keys) in gates
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, gate)| match gate {
+                Gate::Any => None,
+                Gate::Only(keys) => Some((index, keys)),
+            })
+        {
+            for key in keys {
                 match key {
                     Key::EventName(name) => {
                         filter.event_names.insert(name.clone());
@@ -283,7 +441,9 @@ impl RecordFilter {
                     Key::IdentityType(kind) => {
                         filter.identity_types.insert(kind.clone());
                     }
-                    Key::ErrorCode => filter.error_code = true,
+                    Key::ErrorCode | Key::ErrorCodeIs(_) | Key::ErrorCodeLike { .. } => {
+                        filter.error_codes.add(key, index);
+                    }
                 }
             }
         }
@@ -292,7 +452,10 @@ impl RecordFilter {
 
     /// False only when no gated rule can match a record with this head.
     pub(crate) fn may_match(&self, record: &RecordHead<'_>) -> bool {
-        (self.error_code && record.has_error_code)
+        record
+            .error_code
+            .as_ref()
+            .is_some_and(|code| self.error_codes.find(code, |rules| !rules.is_empty()))
             || with_lowercase(&record.event_name, |name| {
                 self.event_names.contains(name)
                     || self
@@ -316,7 +479,7 @@ pub(crate) struct Candidates {
     by_event_name: HashMap<String, Vec<usize>>,
     by_event_name_prefix: Vec<(String, usize)>,
     by_identity_type: HashMap<String, Vec<usize>>,
-    on_error_code: Vec<usize>,
+    by_error_code: ErrorCodeRules,
     always: Vec<usize>,
     rules: usize,
 }
@@ -350,7 +513,9 @@ impl Candidates {
                         .entry(kind.clone())
                         .or_default()
                         .push(index),
-                    Key::ErrorCode => candidates.on_error_code.push(index),
+                    Key::ErrorCode | Key::ErrorCodeIs(_) | Key::ErrorCodeLike { .. } => {
+                        candidates.by_error_code.add(key, index);
+                    }
                 }
             }
         }
@@ -390,8 +555,11 @@ impl Candidates {
                 }
             });
         }
-        if record.get("errorCode").is_some_and(|code| !code.is_null()) {
-            out.extend_from_slice(&self.on_error_code);
+        if let Some(code) = record.get("errorCode").and_then(ErrorCode::of_value) {
+            self.by_error_code.find(&code, |rules| {
+                out.extend_from_slice(rules);
+                false
+            });
         }
         out.sort_unstable();
         out.dedup();
@@ -452,7 +620,7 @@ mod tests {
         RecordHead {
             event_name: name.into(),
             identity_type: Some("IAMUser".into()),
-            has_error_code: false,
+            error_code: None,
         }
     }
 
@@ -492,8 +660,111 @@ mod tests {
         let f = filter("  sel:\n    errorCode|startswith: AccessDenied\n  condition: sel");
         let mut denied = named("GetObject");
         assert!(!f.may_match(&denied));
-        denied.has_error_code = true;
+        denied.error_code = Some(ErrorCode::Text("AccessDeniedException".into()));
         assert!(f.may_match(&denied));
+    }
+
+    fn failed(code: &str) -> RecordHead<'_> {
+        RecordHead {
+            error_code: Some(ErrorCode::Text(code.into())),
+            ..named("GetObject")
+        }
+    }
+
+    #[test]
+    fn error_codes_gate_by_their_value() {
+        let f = filter(
+            "  sel:\n    - errorCode|startswith: AccessDenied\n    - errorCode|endswith: UnauthorizedOperation\n    - errorCode: [NoSuchKey, 'Throttl?ng*Exception']\n  condition: sel",
+        );
+        for code in [
+            "AccessDenied",
+            "accessdeniedexception",
+            "Client.UnauthorizedOperation",
+            "NOSUCHKEY",
+            "ThrottlingException",
+            "ThrottlingRateException",
+        ] {
+            assert!(f.may_match(&failed(code)), "{code}");
+        }
+        for code in [
+            "",
+            "Denied",
+            "UnauthorizedOperation.Client",
+            "NoSuchKeys",
+            "ThrottlingExceptionX",
+            "Throttled",
+        ] {
+            assert!(!f.may_match(&failed(code)), "{code}");
+        }
+        assert!(!f.may_match(&named("GetObject")), "no error code");
+        // What the gate cannot read as ASCII text passes every error-code key.
+        assert!(f.may_match(&failed("NoSuchKeyſ")));
+        let not_text = RecordHead {
+            error_code: Some(ErrorCode::NotText),
+            ..named("GetObject")
+        };
+        assert!(f.may_match(&not_text));
+    }
+
+    #[test]
+    fn error_code_tests_the_gate_cannot_read_need_only_a_code() {
+        for detection in [
+            "  sel:\n    errorCode|contains: Denied\n  condition: sel",
+            "  sel:\n    errorCode|re: '^Access'\n  condition: sel",
+            "  sel:\n    errorCode|exists: true\n  condition: sel",
+            "  sel:\n    errorCode: '*'\n  condition: sel",
+            "  sel:\n    errorCode: 'Accèss'\n  condition: sel",
+        ] {
+            assert_eq!(
+                gate(detection),
+                Gate::Only(BTreeSet::from([Key::ErrorCode])),
+                "{detection}"
+            );
+        }
+        for detection in [
+            "  sel:\n    errorCode: ''\n  condition: sel",
+            "  sel:\n    errorCode: 403\n  condition: sel",
+            "  sel:\n    errorCode|neq: AccessDenied\n  condition: sel",
+            "  sel:\n    errorCode|contains|all: [Access, Denied]\n  condition: sel",
+        ] {
+            assert_eq!(gate(detection), Gate::Any, "{detection}");
+        }
+        assert_eq!(
+            gate("  sel:\n    errorCode|cased: AccessDenied\n  condition: sel"),
+            Gate::Only(BTreeSet::from([Key::ErrorCodeIs("accessdenied".into())]))
+        );
+    }
+
+    #[test]
+    fn rules_are_candidates_for_the_error_codes_they_test() {
+        let gates: Vec<Gate> = [
+            "  sel:\n    errorCode|startswith: AccessDenied\n  condition: sel",
+            "  sel:\n    errorCode: NoSuchKey\n  condition: sel",
+            "  sel:\n    errorCode|exists: true\n  condition: sel",
+            "  sel:\n    eventName: GetObject\n  condition: sel",
+        ]
+        .iter()
+        .map(|detection| gate(detection))
+        .collect();
+        let candidates = Candidates::from_gates(&gates);
+        let rules_for = |record: serde_json::Value| {
+            let mut out = Vec::new();
+            candidates.for_record(&record, &mut out);
+            out
+        };
+        let with_code = |code: serde_json::Value| {
+            rules_for(serde_json::json!({"eventName": "PutObject", "errorCode": code}))
+        };
+        assert_eq!(with_code("AccessDeniedException".into()), [0, 2]);
+        assert_eq!(with_code("nosuchkey".into()), [1, 2]);
+        assert_eq!(with_code("ThrottlingException".into()), [2]);
+        assert_eq!(with_code(serde_json::Value::Null), [] as [usize; 0]);
+        assert_eq!(with_code(403.into()), [0, 1, 2]);
+        assert_eq!(with_code("AccessDeniedſ".into()), [0, 1, 2]);
+        assert_eq!(
+            rules_for(serde_json::json!({"eventName": "GetObject", "errorCode": "AccessDenied"})),
+            [0, 2, 3]
+        );
     }
 
     #[test]
@@ -504,8 +775,34 @@ mod tests {
         .unwrap();
         assert_eq!(
             pattern_gate(&pattern.requirement()),
+            Gate::Only(BTreeSet::from([
+                Key::ErrorCodeLike {
+                    prefix: String::new(),
+                    suffix: "unauthorizedoperation".into()
+                },
+                Key::ErrorCodeLike {
+                    prefix: "accessdenied".into(),
+                    suffix: String::new()
+                },
+            ]))
+        );
+        let gate_of = |text: &str| {
+            let pattern = super::super::filter_pattern::FilterPattern::parse(text).unwrap();
+            pattern_gate(&pattern.requirement())
+        };
+        assert_eq!(
+            gate_of(r#"{ $.errorCode = "AccessDenied" }"#),
+            Gate::Only(BTreeSet::from([Key::ErrorCodeIs("accessdenied".into())]))
+        );
+        assert_eq!(
+            gate_of(r#"{ $.errorCode = %Denied% }"#),
             Gate::Only(BTreeSet::from([Key::ErrorCode]))
         );
+        assert_eq!(
+            gate_of(r#"{ $.eventName = "Delete*" }"#),
+            Gate::Only(BTreeSet::from([Key::EventNamePrefix("delete".into())]))
+        );
+        assert_eq!(gate_of(r#"{ $.eventName = "*Bucket" }"#), Gate::Any);
         let root = super::super::filter_pattern::FilterPattern::parse(
             r#"{$.userIdentity.type="Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType !="AwsServiceEvent"}"#,
         )

@@ -573,9 +573,10 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     let today = time::OffsetDateTime::now_utc().date();
     let bundle = RuleSet::bundle(&[source("rules/a.yml", VALID)]).unwrap();
     let other = bundle.replace(
-        "\"trailwatch_rule_bundle\":3",
+        "\"trailwatch_rule_bundle\":4",
         "\"trailwatch_rule_bundle\":99",
     );
+    assert_ne!(other, bundle, "the bundle names its format first");
     let err = RuleSet::from_bundle_on(&other, today).unwrap_err();
     assert!(
         matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 99")),
@@ -595,10 +596,10 @@ fn a_bundle_of_another_format_or_garbage_is_refused() {
     let err = RuleSet::from_bundle_on("%PDF", today).unwrap_err();
     assert!(matches!(&err.0[0].kind, ProblemKind::BadBundle(_)), "{err}");
     // A future format this build cannot parse at all still says which format it is.
-    let future = r#"{"trailwatch_rule_bundle":4,"built_by":"trailwatch 9.9.9","rules":{}}"#;
+    let future = r#"{"trailwatch_rule_bundle":5,"built_by":"trailwatch 9.9.9","rules":{}}"#;
     let err = RuleSet::from_bundle_on(future, today).unwrap_err();
     assert!(
-        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 4")),
+        matches!(&err.0[0].kind, ProblemKind::BadBundle(m) if m.contains("format 5")),
         "{err}"
     );
     // This build's format, broken.

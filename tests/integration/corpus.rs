@@ -243,6 +243,32 @@ fn fast_paths_give_the_verdicts_of_evaluating_every_rule() {
             );
         }
     }
+    // Each error code also in other cases and with text around it: the screen compares
+    // codes by value, ignoring case as Sigma does.
+    let variants: Vec<(Value, Option<String>)> = records
+        .iter()
+        .filter_map(|(record, _)| Some((record, record.get("errorCode")?.as_str()?)))
+        .flat_map(|(record, code)| {
+            [
+                code.to_uppercase(),
+                code.to_lowercase(),
+                format!("{code}X"),
+                format!("X{code}"),
+                format!("{code}\u{17f}"),
+            ]
+            .map(|code| {
+                let mut record = record.clone();
+                record["errorCode"] = Value::String(code);
+                (record, None)
+            })
+        })
+        .collect();
+    assert!(
+        variants.len() >= 50,
+        "{} error code variants",
+        variants.len()
+    );
+    records.extend(variants);
     assert!(rules.has_prefilter(), "the pack is gated");
     let names = |verdict: &Verdict<'_>| {
         (

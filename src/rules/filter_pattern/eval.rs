@@ -196,12 +196,19 @@ pub(super) fn requirement(expr: &Expr) -> super::Requirement {
                     path,
                     value: Some(value.clone()),
                 },
-                // A positive string, regex or number test needs the field to be there;
-                // `!=`, `NOT EXISTS` and `IS NULL` hold on absent fields or say little.
-                Test::Text { negated: false, .. }
-                | Test::Regex { negated: false, .. }
-                | Test::IsTrue
-                | Test::IsFalse => Requirement::Field { path, value: None },
+                Test::Text {
+                    negated: false,
+                    pattern: TextPattern::Wildcard(parts),
+                } => Requirement::Like {
+                    path,
+                    prefix: parts.first().cloned().unwrap_or_default(),
+                    suffix: parts.last().cloned().unwrap_or_default(),
+                },
+                // A positive regex or boolean test needs the field to be there; `!=`,
+                // `NOT EXISTS` and `IS NULL` hold on absent fields or say little.
+                Test::Regex { negated: false, .. } | Test::IsTrue | Test::IsFalse => {
+                    Requirement::Field { path, value: None }
+                }
                 _ => Requirement::Any,
             }
         }

@@ -104,7 +104,7 @@ impl FilterPattern {
     }
 
     /// What every match needs, as a tree a prefilter can read: which fields must hold
-    /// which exact strings, or be present at all.
+    /// which exact strings, which prefixes and suffixes, or be present at all.
     pub fn requirement(&self) -> Requirement {
         eval::requirement(&self.expr)
     }
@@ -135,6 +135,16 @@ pub enum Requirement {
         path: Vec<String>,
         /// The exact string, or `None` for "present".
         value: Option<String>,
+    },
+    /// The field at `path` must be a string (or a number, read as its JSON text) that
+    /// starts with `prefix` and ends with `suffix` (case-sensitive): a `*` wildcard value.
+    Like {
+        /// Object keys from the root.
+        path: Vec<String>,
+        /// The text before the value's first wildcard (may be empty).
+        prefix: String,
+        /// The text after the value's last wildcard (may be empty).
+        suffix: String,
     },
     /// Every item must hold.
     All(Vec<Requirement>),

@@ -103,7 +103,7 @@ fn parse_subscription_data_screened(
     screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     // One SIMD UTF-8 check up front lets serde_json skip it for every string.
-    let text = std::str::from_utf8(json).map_err(IngestError::SubscriptionNotUtf8)?;
+    let text = whole_utf8(json).map_err(IngestError::SubscriptionNotUtf8)?;
     let data = match scan_log_data(text, screen) {
         Some(data) => data,
         None => parse_log_data_with_serde(text)?,
@@ -206,7 +206,7 @@ pub fn parse_input_screened(
     screen: Option<&dyn HeadScreen>,
 ) -> Result<Batch, IngestError> {
     let bytes = maybe_gunzip(bytes, limits)?;
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    let Ok(text) = whole_utf8(&bytes) else {
         // Only JSON Lines can hold a bad line and still be worth reading.
         return json_lines_with_some_json(split_json_lines(&bytes));
     };
@@ -297,6 +297,12 @@ fn records_from_raw(items: Vec<&RawValue>, format: InputFormat) -> Batch {
 fn first_line_is_json(body: &str) -> bool {
     let first = body.lines().next().unwrap_or_default();
     serde_json::from_str::<serde::de::IgnoredAny>(first).is_ok()
+}
+
+/// `bytes` as text, checked a vector at a time (a whole payload: megabytes); the error,
+/// rare, is std's, which says where.
+fn whole_utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    simdutf8::basic::from_utf8(bytes).or_else(|_| std::str::from_utf8(bytes))
 }
 
 /// Splits JSON Lines; a line that is not UTF-8 is recorded as unreadable, not fatal.

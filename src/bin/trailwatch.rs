@@ -254,17 +254,18 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             std::thread::available_parallelism().map_or(1, |cpus| cpus.get().min(MAX_DEFAULT_JOBS))
         }
     };
-    // Each input is read, decoded and matched on a worker; what follows in input order
-    // on this thread (stateful alerting, printing) is what depends on the order.
+    // Each input is read, decoded and matched by one of `jobs` threads (this one among
+    // them); what follows in input order on this thread (stateful alerting, printing)
+    // is what depends on the order.
     let screen = rules.head_screen();
     let read_and_match = |path: &String| -> Result<Outcome> {
         let batch = ingest::parse_input_screened(read_input(path)?, limits, screen)?;
         Ok(pipeline::run(&rules, batch))
     };
-    // The window: how far workers may run ahead of this thread. The workers preempt
-    // this thread now and then; at a window of twice the jobs they then stalled waiting
-    // for it, and a scan of the corpus 30 times over (91,740 events) on 2 CPUs took
-    // 1.17x as long as at four times the jobs.
+    // The window: how far work may run ahead of the input being printed. When this
+    // thread fell behind (it once ran beside `jobs` workers, preempted by them), a window
+    // of twice the jobs left them stalled waiting for it: a scan of the corpus 30 times
+    // over (91,740 events) on 2 CPUs took 1.17x as long as at four times the jobs.
     in_order::map_in_order(
         &args.paths,
         jobs,

@@ -1,5 +1,6 @@
 //! Text rendering of alerts: the SNS subject and the email body.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::Alert;
@@ -29,12 +30,14 @@ fn ascii_line(text: &str) -> String {
         .collect()
 }
 
-fn shorten(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
+/// `text` cut to at most `max_chars` characters, the cut marked with `...`.
+fn shorten(text: &str, max_chars: usize) -> Cow<'_, str> {
+    // No more bytes than the limit: no more characters either, and nothing to count.
+    if text.len() <= max_chars || text.chars().count() <= max_chars {
+        return Cow::Borrowed(text);
     }
     let cut: String = text.chars().take(max_chars.saturating_sub(3)).collect();
-    format!("{cut}...")
+    Cow::Owned(format!("{cut}..."))
 }
 
 pub(super) fn subject(alert: &Alert) -> String {
@@ -55,7 +58,7 @@ pub(super) fn subject(alert: &Alert) -> String {
     if !event.region.is_empty() {
         let _ = write!(subject, " ({})", event.region);
     }
-    shorten(&ascii_line(&subject), MAX_SUBJECT_CHARS)
+    shorten(&ascii_line(&subject), MAX_SUBJECT_CHARS).into_owned()
 }
 
 /// The account as people know it: `prod (111122223333)` when the map names it.
@@ -324,7 +327,7 @@ pub(super) fn chatbot_notification(alert: &Alert) -> serde_json::Value {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .take(5)
-        .map(|l| shorten(l, 300))
+        .map(|l| shorten(l, 300).into_owned())
         .collect();
     serde_json::json!({
         "version": "1.0",

@@ -13,15 +13,48 @@ use serde_json::Value;
 
 /// A borrowed CloudTrail record as rsigma sees it.
 pub(crate) struct RecordView<'a> {
+    record: &'a Value,
     json: JsonEvent<'a>,
 }
 
 impl<'a> RecordView<'a> {
     pub(crate) fn new(record: &'a Value) -> Self {
         RecordView {
+            record,
             json: JsonEvent::borrow(record),
         }
     }
+}
+
+/// The field at a plain dotted path (`requestParameters.bucketName`) read from objects
+/// alone, as rsigma reads it: `Some(found)` (`Some(None)`: no such field), or `None`
+/// when the read is not that simple (an index or an escape in the path, an empty
+/// segment, an array on the way), which rsigma's own reader then takes. It spares
+/// rsigma parsing the path into steps on every read.
+fn plain_path_field<'a>(record: &'a Value, path: &str) -> Option<Option<&'a Value>> {
+    let object = record.as_object()?;
+    if let Some(value) = object.get(path) {
+        return Some(Some(value));
+    }
+    if path.contains(['[', '\\']) {
+        return None;
+    }
+    let mut current = record;
+    for segment in path.split('.') {
+        if segment.is_empty() {
+            return None;
+        }
+        current = match current {
+            Value::Object(map) => match map.get(segment) {
+                Some(next) => next,
+                None => return Some(None),
+            },
+            Value::Array(_) => return None,
+            _ => return Some(None),
+        };
+    }
+    // A path without a dot is a top-level key, looked up above.
+    Some(path.contains('.').then_some(current))
 }
 
 /// Replaces objects (top level or inside arrays) with their JSON text.
@@ -54,7 +87,11 @@ fn to_json(value: &EventValue<'_>) -> Value {
 
 impl Event for RecordView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        self.json.get_field(path).map(objects_as_text)
+        let value = match plain_path_field(self.record, path) {
+            Some(found) => found.map(EventValue::from),
+            None => self.json.get_field(path),
+        };
+        value.map(objects_as_text)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
@@ -116,6 +153,101 @@ mod tests {
         );
         assert_eq!(field(&record, "eventName").as_deref(), Some("X"));
         assert_eq!(field(&record, "missing"), None);
+    }
+
+    /// The plain-path read gives what rsigma's reader gives, on records of every shape
+    /// the paths cross (objects, arrays, scalars, nulls, dotted keys).
+    #[test]
+    fn plain_paths_read_as_rsigma_reads_them() {
+        let records = [
+            json!({"a": {"b": {"c": 1}, "n": null, "s": "x", "arr": [{"c": 2}, {"c": 3}]},
+                   "a.b": "literal", "t": true, "e": {}, "z": [1, [2]]}),
+            json!({"requestParameters": {"bucketName": "logs", "policy": {"Statement": []}},
+                   "resources": [{"ARN": "r1"}, {"ARN": "r2", "type": "t"}], "eventName": "X"}),
+            json!(["not", "an", "object"]),
+            json!("text"),
+        ];
+        let paths = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "a.b.c.d",
+            "a.n",
+            "a.n.x",
+            "a.s",
+            "a.s.x",
+            "a.arr",
+            "a.arr.c",
+            "a.arr[0].c",
+            "a.missing",
+            "missing.x",
+            "t",
+            "t.x",
+            "e",
+            "e.x",
+            "z",
+            "z.x",
+            ".a",
+            "a.",
+            "a..b",
+            "a\\.b",
+            "requestParameters",
+            "requestParameters.bucketName",
+            "requestParameters.policy.Statement",
+            "resources.ARN",
+            "resources.type",
+            "eventName",
+            "eventName.x",
+            "",
+        ];
+        for record in &records {
+            let view = RecordView::new(record);
+            for path in paths {
+                assert_eq!(
+                    view.get_field(path),
+                    view.json.get_field(path).map(objects_as_text),
+                    "{path} on {record}"
+                );
+            }
+        }
+    }
+
+    /// The same on every fixture record, for every field path a built-in Sigma rule
+    /// reads, each also one level deeper and through a missing key.
+    #[test]
+    fn the_pack_s_paths_read_as_rsigma_reads_them_on_the_fixtures() {
+        let mut paths = std::collections::BTreeSet::new();
+        for source in crate::rules::builtin_sources() {
+            let Ok(collection) = rsigma_parser::parse_sigma_yaml(&source.text) else {
+                continue;
+            };
+            for rule in &collection.rules {
+                paths.extend(super::super::prefilter::sigma_field_paths(rule).unwrap_or_default());
+            }
+        }
+        assert!(paths.len() > 50, "{} paths", paths.len());
+        let deeper: Vec<String> = paths
+            .iter()
+            .flat_map(|path| [format!("{path}.x"), format!("missing.{path}")])
+            .collect();
+        paths.extend(deeper);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
+        let mut read = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let record: Value = serde_json::from_str(&text).unwrap();
+            let view = RecordView::new(&record);
+            for path in &paths {
+                let found = view.get_field(path);
+                assert_eq!(
+                    found,
+                    view.json.get_field(path).map(objects_as_text),
+                    "{path}"
+                );
+                read += usize::from(found.is_some());
+            }
+        }
+        assert!(read > 100, "only {read} fields found");
     }
 
     #[test]

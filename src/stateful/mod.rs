@@ -12,8 +12,9 @@
 
 pub mod windows;
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,10 +46,60 @@ pub struct Decided {
 }
 
 /// The stateful stage. Holds what never changes once written (when each first-seen rule
-/// started learning), so warm invocations skip that read.
+/// started learning), so warm invocations skip that read, and the items it last read or
+/// wrote, decoded.
 #[derive(Debug, Default)]
 pub struct Stateful {
     learning_started: Mutex<HashMap<String, i64>>,
+    decoded: Mutex<DecodedItems>,
+}
+
+/// The text of decoded items kept at most: a few busy correlation windows' worth.
+const DECODED_BYTES_KEPT: usize = 2 * 1024 * 1024;
+
+/// Items as last read or written, by key: each with the exact text it was decoded from
+/// (or encoded to). An item read back with the same text is not decoded again: a busy
+/// correlation's window is read, decided on and written back for every match, and
+/// decoding it was most of what that cost. A changed text (another invocation wrote)
+/// is decoded afresh. Bounded by [`DECODED_BYTES_KEPT`] of text: past it, all are
+/// dropped.
+#[derive(Default)]
+struct DecodedItems {
+    by_key: HashMap<String, (String, Arc<dyn Any + Send + Sync>)>,
+    text_bytes: usize,
+}
+
+impl std::fmt::Debug for DecodedItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedItems")
+            .field("items", &self.by_key.len())
+            .field("text_bytes", &self.text_bytes)
+            .finish()
+    }
+}
+
+impl DecodedItems {
+    /// The item at `key` decoded, if what is kept was decoded from exactly `text`.
+    fn get<T: Send + Sync + 'static>(&self, key: &str, text: &str) -> Option<Arc<T>> {
+        let (kept_text, value) = self.by_key.get(key)?;
+        (kept_text == text).then(|| value.clone().downcast().ok())?
+    }
+
+    /// Keeps `value`, decoded from (or encoded to) `text`, as the item at `key`.
+    fn keep<T: Send + Sync + 'static>(&mut self, key: &str, text: String, value: Arc<T>) {
+        if let Some((old, _)) = self.by_key.remove(key) {
+            self.text_bytes -= old.len();
+        }
+        if self.text_bytes + text.len() > DECODED_BYTES_KEPT {
+            self.by_key.clear();
+            self.text_bytes = 0;
+            if text.len() > DECODED_BYTES_KEPT / 2 {
+                return;
+            }
+        }
+        self.text_bytes += text.len();
+        self.by_key.insert(key.to_owned(), (text, value));
+    }
 }
 
 /// An event's time in epoch seconds, from `eventTime`, else `fallback`.
@@ -106,36 +157,49 @@ fn event_identity(alert: &Alert) -> String {
 }
 
 /// Reads `key`, decides, and writes back only if nobody wrote in between; decides again
-/// on a conflict.
+/// on a conflict. An item whose text is what `decoded` kept is not decoded again.
 async fn update<S, T, R>(
     store: &S,
+    decoded: &Mutex<DecodedItems>,
     key: &str,
     expires_at: i64,
     mut decide: impl FnMut(Option<&T>) -> (Option<T>, R),
 ) -> Result<R, StateError>
 where
     S: StateStore,
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    let decoded = || decoded.lock().unwrap_or_else(PoisonError::into_inner);
     for _ in 0..ATTEMPTS {
         let stored = store.get(key).await?;
         let (version, current) = match &stored {
             None => (None, None),
             Some(item) => {
-                let value: T =
-                    serde_json::from_str(&item.data).map_err(|err| StateError::Corrupt {
-                        key: key.to_owned(),
-                        reason: err.to_string(),
-                    })?;
+                let kept = decoded().get::<T>(key, &item.data);
+                let value = match kept {
+                    Some(value) => value,
+                    None => {
+                        let value: T = serde_json::from_str(&item.data).map_err(|err| {
+                            StateError::Corrupt {
+                                key: key.to_owned(),
+                                reason: err.to_string(),
+                            }
+                        })?;
+                        let value = Arc::new(value);
+                        decoded().keep(key, item.data.clone(), value.clone());
+                        value
+                    }
+                };
                 (Some(item.version), Some(value))
             }
         };
-        let (write, result) = decide(current.as_ref());
+        let (write, result) = decide(current.as_deref());
         let Some(write) = write else {
             return Ok(result);
         };
         let data = serde_json::to_string(&write).unwrap_or_default();
         if store.put(key, &data, expires_at, version).await? == Written::Yes {
+            decoded().keep(key, data, Arc::new(write));
             return Ok(result);
         }
     }
@@ -204,7 +268,7 @@ impl Stateful {
                     .max(time)
                     .saturating_add(window)
                     .saturating_add(GRACE_SECS);
-                let decision = update(store, &item, expires, |current| {
+                let decision = update(store, &self.decoded, &item, expires, |current| {
                     windows::dedup(current, &id, time, window)
                 })
                 .await?;
@@ -260,7 +324,7 @@ impl Stateful {
             .max(time)
             .saturating_add(span)
             .saturating_add(GRACE_SECS);
-        let decision = update(store, &item, expires, |current| {
+        let decision = update(store, &self.decoded, &item, expires, |current| {
             windows::correlate(current, event.clone(), span, counting, spec.at_least)
         })
         .await?;
@@ -300,38 +364,39 @@ impl Stateful {
         let learning = i64::try_from(spec.learning_secs).unwrap_or(i64::MAX);
         // Learning is over for events at or after `started + learning`: decided per
         // event, so a batch from the learning period redelivered later still learns.
-        let learning_now =
-            if learning == 0 {
-                false
-            } else {
-                let cached = self
-                    .learning_started
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&rule.name)
-                    .copied();
-                let started =
-                    match cached {
-                        Some(started) => started,
-                        None => {
-                            let key = format!("learn#{}", rule.name);
-                            let started =
-                                update(store, &key, i64::MAX, |current: Option<&Learning>| {
-                                    match current {
-                                        Some(l) => (None, l.started),
-                                        None => (Some(Learning { started: time }), time),
-                                    }
-                                })
-                                .await?;
-                            self.learning_started
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(rule.name.clone(), started);
-                            started
-                        }
-                    };
-                time < started.saturating_add(learning)
+        let learning_now = if learning == 0 {
+            false
+        } else {
+            let cached = self
+                .learning_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&rule.name)
+                .copied();
+            let started = match cached {
+                Some(started) => started,
+                None => {
+                    let key = format!("learn#{}", rule.name);
+                    let started = update(
+                        store,
+                        &self.decoded,
+                        &key,
+                        i64::MAX,
+                        |current: Option<&Learning>| match current {
+                            Some(l) => (None, l.started),
+                            None => (Some(Learning { started: time }), time),
+                        },
+                    )
+                    .await?;
+                    self.learning_started
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rule.name.clone(), started);
+                    started
+                }
             };
+            time < started.saturating_add(learning)
+        };
         let values = field_values(&alert.record, &spec.fields);
         let item = item_key("seen", &rule.name, &values);
         let id = event_identity(alert);
@@ -339,7 +404,7 @@ impl Stateful {
             .max(time)
             .saturating_add(history)
             .saturating_add(GRACE_SECS);
-        let decision = update(store, &item, expires, |current| {
+        let decision = update(store, &self.decoded, &item, expires, |current| {
             windows::first_seen(current, &id, time, history)
         })
         .await?;

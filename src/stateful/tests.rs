@@ -288,3 +288,92 @@ fn lower_hex_writes_two_lowercase_digits_per_byte() {
         .collect();
     assert_eq!(id, expected);
 }
+
+/// An item read back with the text last written is taken as kept, decoded; an item
+/// another writer changed is decoded afresh, and a corrupt one is still refused.
+#[test]
+fn an_item_is_decoded_again_only_when_its_text_changed() {
+    let store = MemoryStore::new();
+    let decoded = Mutex::new(DecodedItems::default());
+    let append_one = |seen: &mut Vec<Vec<u64>>| {
+        block_on(update(
+            &store,
+            &decoded,
+            "k",
+            0,
+            |current: Option<&Vec<u64>>| {
+                let mut next = current.cloned().unwrap_or_default();
+                seen.push(next.clone());
+                next.push(1);
+                (Some(next), ())
+            },
+        ))
+    };
+    let mut seen = Vec::new();
+    append_one(&mut seen).unwrap();
+    append_one(&mut seen).unwrap();
+    assert!(
+        decoded
+            .lock()
+            .unwrap()
+            .get::<Vec<u64>>("k", "[1,1]")
+            .is_some(),
+        "the written item is kept decoded"
+    );
+    assert!(
+        decoded
+            .lock()
+            .unwrap()
+            .get::<Vec<u64>>("k", "[1]")
+            .is_none()
+    );
+    assert!(
+        decoded
+            .lock()
+            .unwrap()
+            .get::<String>("k", "[1,1]")
+            .is_none()
+    );
+    // Another writer's item, of another text.
+    let version = |store: &MemoryStore| block_on(store.get("k")).unwrap().unwrap().version;
+    assert_eq!(
+        block_on(store.put("k", "[7]", 0, Some(version(&store)))),
+        Ok(Written::Yes)
+    );
+    append_one(&mut seen).unwrap();
+    assert_eq!(seen, [vec![], vec![1], vec![7]]);
+    assert_eq!(
+        block_on(store.put("k", "{not json", 0, Some(version(&store)))),
+        Ok(Written::Yes)
+    );
+    assert!(matches!(
+        append_one(&mut seen),
+        Err(StateError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn decoded_items_are_bounded_by_their_text() {
+    let mut decoded = DecodedItems::default();
+    let half = "x".repeat(DECODED_BYTES_KEPT / 2 - 1);
+    decoded.keep("a", half.clone(), Arc::new(1u8));
+    decoded.keep("b", half.clone(), Arc::new(2u8));
+    assert_eq!(decoded.by_key.len(), 2);
+    decoded.keep("c", half.clone(), Arc::new(3u8));
+    assert_eq!(
+        decoded.by_key.len(),
+        1,
+        "past the bound, all but the newest go"
+    );
+    assert_eq!(decoded.get::<u8>("c", &half).as_deref(), Some(&3));
+    decoded.keep("c", "small".to_owned(), Arc::new(4u8));
+    assert_eq!(
+        decoded.text_bytes, 5,
+        "a replaced item's text is no longer counted"
+    );
+    decoded.keep("huge", "y".repeat(DECODED_BYTES_KEPT), Arc::new(5u8));
+    assert!(
+        decoded.by_key.is_empty(),
+        "an item over half the bound is not kept"
+    );
+}

@@ -36,6 +36,10 @@ fn shorten(text: &str, max_chars: usize) -> Cow<'_, str> {
     if text.len() <= max_chars || text.chars().count() <= max_chars {
         return Cow::Borrowed(text);
     }
+    if text.is_ascii() {
+        let cut = &text[..max_chars.saturating_sub(3)];
+        return Cow::Owned(format!("{cut}..."));
+    }
     let cut: String = text.chars().take(max_chars.saturating_sub(3)).collect();
     Cow::Owned(format!("{cut}..."))
 }
@@ -165,7 +169,8 @@ pub(super) fn rule_prose(rule: &Rule) -> String {
 /// The summary part of the body: everything but the record.
 fn summary(alert: &Alert) -> String {
     let event = &alert.event;
-    let mut body = String::new();
+    // Room for the summary lines and the rule's prose without growing.
+    let mut body = String::with_capacity(1024 + alert.prose.len());
     let _ = writeln!(
         body,
         "[{}] {}",
@@ -400,6 +405,8 @@ mod tests {
     fn shorten_marks_the_cut() {
         assert_eq!(shorten("abcdef", 5), "ab...");
         assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("éééééé", 5), "éé...", "characters, not bytes");
+        assert_eq!(shorten("ééééé", 5), "ééééé");
     }
 
     #[test]

@@ -158,7 +158,8 @@ impl<'a> Scanner<'a> {
     /// A string, unescaped.
     fn string(&mut self) -> Option<String> {
         let written = self.unescape_to_scratch()?;
-        let text = std::str::from_utf8(&self.scratch[..written]).ok()?;
+        // A message is kilobytes: checked with SIMD.
+        let text = simdutf8::basic::from_utf8(&self.scratch[..written]).ok()?;
         Some(text.to_owned())
     }
 
@@ -189,7 +190,7 @@ impl<'a> Scanner<'a> {
             screened_in = true;
         }
         Some(Some((
-            std::str::from_utf8(text).ok()?.to_owned(),
+            simdutf8::basic::from_utf8(text).ok()?.to_owned(),
             screened_in,
         )))
     }

@@ -203,11 +203,14 @@ fn error_code_gate(modifiers: &[Modifier], values: &[SigmaValue]) -> Gate {
             let last = runs.next_back().map(plain);
             let wildcards = last.is_some();
             let last = last.unwrap_or_else(|| first.clone());
+            // rsigma-eval 0.23 anchors a wildcard value under `startswith` at its end and
+            // under `endswith` at its start (`startswith: 'A*'` is the regex `A.*$`), so
+            // those gate on presence alone, sound whichever way the anchors point.
             Some(match test {
                 None if !wildcards => Key::error_code(true, &first, ""),
                 None => Key::error_code(false, &first, &last),
-                Some(Modifier::StartsWith) => Key::error_code(false, &first, ""),
-                Some(Modifier::EndsWith) => Key::error_code(false, "", &last),
+                Some(Modifier::StartsWith) if !wildcards => Key::error_code(false, &first, ""),
+                Some(Modifier::EndsWith) if !wildcards => Key::error_code(false, "", &last),
                 _ => Key::ErrorCode,
             })
         })
@@ -714,6 +717,9 @@ mod tests {
             "  sel:\n    errorCode|exists: true\n  condition: sel",
             "  sel:\n    errorCode: '*'\n  condition: sel",
             "  sel:\n    errorCode: 'Accèss'\n  condition: sel",
+            // rsigma anchors these at the other end: no prefix or suffix to rely on.
+            "  sel:\n    errorCode|startswith: 'Access*'\n  condition: sel",
+            "  sel:\n    errorCode|endswith: '*Denied'\n  condition: sel",
         ] {
             assert_eq!(
                 gate(detection),

@@ -754,3 +754,101 @@ fn rules_that_name_literals_are_ruled_out_by_a_search_and_never_lose_a_match() {
     ];
     assert_screens(&set, &cases);
 }
+
+/// The error-code screen never rules out a record rsigma or a filter pattern would
+/// match: every `errorCode` test shape (plain, wildcards, each string modifier, cased,
+/// a filter pattern's exact and wildcard values) against codes around its text, in
+/// other cases, not ASCII, and not strings.
+#[test]
+fn the_error_code_screen_never_skips_a_match() {
+    let tests = [
+        "errorCode: AccessDenied",
+        "errorCode: 'Access*'",
+        "errorCode: '*Denied'",
+        "errorCode: 'Acc?ss*Denied'",
+        "errorCode|startswith: AccessDenied",
+        "errorCode|startswith: 'Access*Denied'",
+        "errorCode|startswith: 'AccessDenied*'",
+        "errorCode|endswith: Denied",
+        "errorCode|endswith: '*Denied'",
+        "errorCode|endswith: 'Access*Denied'",
+        "errorCode|contains: 'ess*Den'",
+        "errorCode|contains: Denied",
+        "errorCode|cased: AccessDenied",
+        "errorCode|startswith|cased: Access",
+        "errorCode|re: '^Acc'",
+        "errorCode|exists: true",
+        "errorCode: 403",
+    ];
+    let mut sources: Vec<RuleSource> = tests
+        .iter()
+        .enumerate()
+        .map(|(i, test)| {
+            source(
+                &format!("rules/t{i}.yml"),
+                &format!(
+                    "title: t{i}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel:\n    {test}\n  condition: sel\nlevel: low\n"
+                ),
+            )
+        })
+        .collect();
+    for (i, pattern) in [
+        r#"{ $.errorCode = "AccessDenied" }"#,
+        r#"{ $.errorCode = "Access*" }"#,
+        r#"{ $.errorCode = "*Denied" }"#,
+        r#"{ $.errorCode = "Acc*Den*ied" }"#,
+        r#"{ $.errorCode = 403 }"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        sources.push(source(
+            &format!("rules/p{i}.yml"),
+            &format!(
+                "title: p{i}\nlogsource: {{product: aws, service: cloudtrail}}\nfilter_pattern: '{pattern}'\nlevel: low\n"
+            ),
+        ));
+    }
+    let codes = [
+        "AccessDenied",
+        "accessdenied",
+        "ACCESSDENIED",
+        "AccessDeniedException",
+        "Client.AccessDenied",
+        "XAccessDeniedX",
+        "Access",
+        "Denied",
+        "AccXssDenied",
+        "AcceSSDenied",
+        "AccessDeniedſ",
+        "ſAccessDenied",
+        "AccessDenıed",
+        "",
+        "Throttling",
+    ];
+    let mut values: Vec<serde_json::Value> = codes.iter().map(|c| serde_json::json!(c)).collect();
+    values.extend([
+        serde_json::json!(403),
+        serde_json::json!(true),
+        serde_json::json!({"a": 1}),
+    ]);
+    for (i, chunk) in sources.chunks(1).enumerate() {
+        let rules = RuleSet::compile(chunk).unwrap_or_else(|e| panic!("{}: {e}", chunk[0].text));
+        for value in &values {
+            let record = serde_json::json!({
+                "eventVersion": "1.08", "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject", "userIdentity": {"type": "IAMUser"},
+                "errorCode": value,
+            });
+            let matched = !rules.evaluate_every_rule(&record).matched.is_empty();
+            if matched {
+                assert_eq!(
+                    rules.screen(&record.to_string()),
+                    Screen::Evaluate,
+                    "rule {i} ({}) matches errorCode {value} but the screen skips it",
+                    chunk[0].text
+                );
+            }
+        }
+    }
+}

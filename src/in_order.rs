@@ -118,7 +118,13 @@ where
                 Some(worker) => drop(give_back[worker].send(result)),
                 None => drop(result),
             }
-            *consumed.lock().unwrap_or_else(PoisonError::into_inner) = index + 1;
+            // Unless a panicking worker has stopped the run: its mark must stay, or the
+            // workers waiting on the window would wait for its item forever.
+            let mut first = consumed.lock().unwrap_or_else(PoisonError::into_inner);
+            if *first != usize::MAX {
+                *first = index + 1;
+            }
+            drop(first);
             moved.notify_all();
         }
         Ok(())
@@ -304,6 +310,47 @@ mod tests {
                         item
                     },
                     |_, _, _| Ok(()),
+                );
+                result
+            });
+            done.send(outcome.is_err()).unwrap();
+        });
+        let panicked = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the run hung after a worker panicked");
+        assert!(panicked, "the worker's panic reaches the caller");
+    }
+
+    /// With several workers: one panics while the caller still consumes earlier items,
+    /// and another, busy then, finishes after the caller has moved on and would wait on
+    /// the window for the failed item. The run still ends with the panic.
+    #[test]
+    fn a_worker_panicking_beside_busy_workers_ends_the_run() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let caller = std::thread::current().id();
+            let outcome = std::panic::catch_unwind(|| {
+                let items: Vec<usize> = (0..40).collect();
+                let result: Result<(), ()> = map_in_order(
+                    &items,
+                    4,
+                    4,
+                    |&item| {
+                        match item {
+                            0 | 1 => {}
+                            // Only a worker fails (on the caller it would end the run at once).
+                            2 if std::thread::current().id() != caller => {
+                                std::thread::sleep(Duration::from_millis(30));
+                                panic!("work on item 2 failed");
+                            }
+                            _ => std::thread::sleep(Duration::from_millis(100)),
+                        }
+                        item
+                    },
+                    |_, _, _| {
+                        std::thread::sleep(Duration::from_millis(60));
+                        Ok(())
+                    },
                 );
                 result
             });

@@ -54,26 +54,27 @@ pub struct Stateful {
     decoded: Mutex<DecodedItems>,
 }
 
-/// The text of decoded items kept at most: a few busy correlation windows' worth.
-const DECODED_BYTES_KEPT: usize = 2 * 1024 * 1024;
+/// The memory decoded items may take, as [`DecodedItems::cost`] estimates it: a few busy
+/// correlation windows' worth.
+const DECODED_BYTES_KEPT: usize = 4 * 1024 * 1024;
 
 /// Items as last read or written, by key: each with the exact text it was decoded from
 /// (or encoded to). An item read back with the same text is not decoded again: a busy
 /// correlation's window is read, decided on and written back for every match, and
 /// decoding it was most of what that cost. A changed text (another invocation wrote)
-/// is decoded afresh. Bounded by [`DECODED_BYTES_KEPT`] of text: past it, all are
-/// dropped.
+/// is decoded afresh. Bounded by [`DECODED_BYTES_KEPT`]: past it, all are dropped.
 #[derive(Default)]
 struct DecodedItems {
     by_key: HashMap<String, (String, Arc<dyn Any + Send + Sync>)>,
-    text_bytes: usize,
+    /// The sum of the kept items' [`DecodedItems::cost`].
+    kept_cost: usize,
 }
 
 impl std::fmt::Debug for DecodedItems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecodedItems")
             .field("items", &self.by_key.len())
-            .field("text_bytes", &self.text_bytes)
+            .field("kept_cost", &self.kept_cost)
             .finish()
     }
 }
@@ -85,19 +86,27 @@ impl DecodedItems {
         (kept_text == text).then(|| value.clone().downcast().ok())?
     }
 
+    /// What an item costs kept, estimated: its key, its text, the decoded value (about
+    /// its text again: the same strings and numbers) and a fixed part for the map slot,
+    /// the `Arc` and small allocations.
+    fn cost(key: &str, text: &str) -> usize {
+        key.len() + 2 * text.len() + 128
+    }
+
     /// Keeps `value`, decoded from (or encoded to) `text`, as the item at `key`.
     fn keep<T: Send + Sync + 'static>(&mut self, key: &str, text: String, value: Arc<T>) {
         if let Some((old, _)) = self.by_key.remove(key) {
-            self.text_bytes -= old.len();
+            self.kept_cost -= DecodedItems::cost(key, &old);
         }
-        if self.text_bytes + text.len() > DECODED_BYTES_KEPT {
+        let cost = DecodedItems::cost(key, &text);
+        if self.kept_cost + cost > DECODED_BYTES_KEPT {
             self.by_key.clear();
-            self.text_bytes = 0;
-            if text.len() > DECODED_BYTES_KEPT / 2 {
+            self.kept_cost = 0;
+            if cost > DECODED_BYTES_KEPT / 2 {
                 return;
             }
         }
-        self.text_bytes += text.len();
+        self.kept_cost += cost;
         self.by_key.insert(key.to_owned(), (text, value));
     }
 }

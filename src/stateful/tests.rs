@@ -353,9 +353,10 @@ fn an_item_is_decoded_again_only_when_its_text_changed() {
 }
 
 #[test]
-fn decoded_items_are_bounded_by_their_text() {
+fn decoded_items_are_bounded_by_their_cost() {
     let mut decoded = DecodedItems::default();
-    let half = "x".repeat(DECODED_BYTES_KEPT / 2 - 1);
+    // Each costs just under half the bound.
+    let half = "x".repeat((DECODED_BYTES_KEPT / 2 - 1 - 128) / 2);
     decoded.keep("a", half.clone(), Arc::new(1u8));
     decoded.keep("b", half.clone(), Arc::new(2u8));
     assert_eq!(decoded.by_key.len(), 2);
@@ -368,9 +369,16 @@ fn decoded_items_are_bounded_by_their_text() {
     assert_eq!(decoded.get::<u8>("c", &half).as_deref(), Some(&3));
     decoded.keep("c", "small".to_owned(), Arc::new(4u8));
     assert_eq!(
-        decoded.text_bytes, 5,
-        "a replaced item's text is no longer counted"
+        decoded.kept_cost,
+        DecodedItems::cost("c", "small"),
+        "a replaced item's cost is no longer counted"
     );
+    // Many empty items are bounded too.
+    for i in 0..DECODED_BYTES_KEPT / 128 {
+        decoded.keep(&format!("k{i}"), String::new(), Arc::new(0u8));
+    }
+    assert!(decoded.kept_cost <= DECODED_BYTES_KEPT);
+    assert!(decoded.by_key.len() < DECODED_BYTES_KEPT / 128);
     decoded.keep("huge", "y".repeat(DECODED_BYTES_KEPT), Arc::new(5u8));
     assert!(
         decoded.by_key.is_empty(),

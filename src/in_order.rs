@@ -290,29 +290,12 @@ mod tests {
         );
     }
 
-    /// A worker that panics while others wait on the window ends the run with its
-    /// panic; it does not leave the caller waiting for its item.
-    #[test]
-    fn a_panicking_worker_ends_the_run_with_its_panic() {
+    /// Runs `run` (a `map_in_order` whose work panics) on a thread of its own and checks
+    /// that it ends, with the panic, instead of hanging.
+    fn ends_with_its_panic(run: impl FnOnce() -> Result<(), ()> + Send + 'static) {
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
-            let outcome = std::panic::catch_unwind(|| {
-                let items: Vec<usize> = (0..50).collect();
-                let result: Result<(), ()> = map_in_order(
-                    &items,
-                    2,
-                    4,
-                    |&item| {
-                        if item == 0 {
-                            std::thread::sleep(Duration::from_millis(50));
-                            panic!("work on item 0 failed");
-                        }
-                        item
-                    },
-                    |_, _, _| Ok(()),
-                );
-                result
-            });
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
             done.send(outcome.is_err()).unwrap();
         });
         let panicked = finished
@@ -321,45 +304,58 @@ mod tests {
         assert!(panicked, "the worker's panic reaches the caller");
     }
 
+    /// A worker that panics while others wait on the window ends the run with its
+    /// panic; it does not leave the caller waiting for its item.
+    #[test]
+    fn a_panicking_worker_ends_the_run_with_its_panic() {
+        ends_with_its_panic(|| {
+            let items: Vec<usize> = (0..50).collect();
+            map_in_order(
+                &items,
+                2,
+                4,
+                |&item| {
+                    if item == 0 {
+                        std::thread::sleep(Duration::from_millis(50));
+                        panic!("work on item 0 failed");
+                    }
+                    item
+                },
+                |_, _, _| Ok(()),
+            )
+        });
+    }
+
     /// With several workers: one panics while the caller still consumes earlier items,
     /// and another, busy then, finishes after the caller has moved on and would wait on
     /// the window for the failed item. The run still ends with the panic.
     #[test]
     fn a_worker_panicking_beside_busy_workers_ends_the_run() {
-        let (done, finished) = mpsc::channel();
-        std::thread::spawn(move || {
+        ends_with_its_panic(|| {
             let caller = std::thread::current().id();
-            let outcome = std::panic::catch_unwind(|| {
-                let items: Vec<usize> = (0..40).collect();
-                let result: Result<(), ()> = map_in_order(
-                    &items,
-                    4,
-                    4,
-                    |&item| {
-                        match item {
-                            0 | 1 => {}
-                            // Only a worker fails (on the caller it would end the run at once).
-                            2 if std::thread::current().id() != caller => {
-                                std::thread::sleep(Duration::from_millis(30));
-                                panic!("work on item 2 failed");
-                            }
-                            _ => std::thread::sleep(Duration::from_millis(100)),
+            let items: Vec<usize> = (0..40).collect();
+            map_in_order(
+                &items,
+                4,
+                4,
+                |&item| {
+                    match item {
+                        0 | 1 => {}
+                        // Only a worker fails (on the caller it would end the run at once).
+                        2 if std::thread::current().id() != caller => {
+                            std::thread::sleep(Duration::from_millis(30));
+                            panic!("work on item 2 failed");
                         }
-                        item
-                    },
-                    |_, _, _| {
-                        std::thread::sleep(Duration::from_millis(60));
-                        Ok(())
-                    },
-                );
-                result
-            });
-            done.send(outcome.is_err()).unwrap();
+                        _ => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                    item
+                },
+                |_, _, _| {
+                    std::thread::sleep(Duration::from_millis(60));
+                    Ok(())
+                },
+            )
         });
-        let panicked = finished
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the run hung after a worker panicked");
-        assert!(panicked, "the worker's panic reaches the caller");
     }
 
     #[test]

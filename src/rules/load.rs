@@ -587,6 +587,47 @@ fn yaml_inline(value: &Yaml) -> String {
 }
 
 /// Loads one rule (or exclusion) file, collecting every problem in it.
+/// The fields and modifiers (`errorCode|startswith`) of a rule's items that give a
+/// wildcard value to `startswith` or `endswith`. rsigma-eval 0.23 compiles such a value
+/// to a regex anchored at the other end (`startswith: 'A*'` becomes `A.*$`), which
+/// matches more than the author meant, so `rules lint` warns about them.
+pub(super) fn anchored_wildcards(rule: &SigmaRule) -> Vec<String> {
+    use rsigma_parser::{Detection, Modifier, SigmaValue};
+    fn walk(detection: &Detection, found: &mut Vec<String>) {
+        match detection {
+            Detection::AllOf(items) => {
+                for item in items {
+                    let modifiers = &item.field.modifiers;
+                    let anchored = modifiers
+                        .iter()
+                        .any(|m| matches!(m, Modifier::StartsWith | Modifier::EndsWith));
+                    let wildcard = item
+                        .values
+                        .iter()
+                        .any(|v| matches!(v, SigmaValue::String(s) if s.contains_wildcards()));
+                    if anchored && wildcard && !modifiers.contains(&Modifier::Contains) {
+                        let which = match modifiers.contains(&Modifier::StartsWith) {
+                            true => "startswith",
+                            false => "endswith",
+                        };
+                        let name = item.field.name.as_deref().unwrap_or_default();
+                        found.push(format!("{name}|{which}"));
+                    }
+                }
+            }
+            Detection::AnyOf(children) => children.iter().for_each(|c| walk(c, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    let mut named: Vec<_> = rule.detection.named.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, detection) in named {
+        walk(detection, &mut found);
+    }
+    found
+}
+
 pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProblem>> {
     let mut checker = FileChecker {
         source,

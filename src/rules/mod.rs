@@ -366,6 +366,43 @@ impl fmt::Display for RuleWarning {
     }
 }
 
+/// A `rules lint` warning for each item giving a wildcard value to `startswith` or
+/// `endswith` (see [`load::anchored_wildcards`]), at the line that names it.
+fn anchored_wildcard_warnings(
+    loaded: &[load::LoadedRule],
+    sources: &[RuleSource],
+) -> Vec<RuleWarning> {
+    let mut warnings = Vec::new();
+    for rule in loaded {
+        let load::Matcher::Sigma { sigma, .. } = &rule.matcher else {
+            continue;
+        };
+        let text = sources.iter().find(|s| s.path == rule.rule.path);
+        for field in load::anchored_wildcards(sigma) {
+            let (name, which) = field.split_once('|').unwrap_or((&field, ""));
+            let line = text
+                .and_then(|s| {
+                    s.text.lines().position(|l| {
+                        let l = l.trim_start();
+                        l.starts_with(name) && l.contains(which)
+                    })
+                })
+                .map_or(1, |i| i + 1);
+            warnings.push(RuleWarning {
+                path: rule.rule.path.clone(),
+                line,
+                message: format!(
+                    "`{field}` has a value with a wildcard, which rsigma anchors at the other \
+                     end (`startswith: 'A*'` matches any text containing A, `endswith: '*B'` \
+                     any text containing B): write the value without the wildcard, or use `|re`"
+                ),
+            });
+        }
+    }
+    warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    warnings
+}
+
 /// A match an exclusion dropped.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Suppression<'a> {
@@ -631,6 +668,7 @@ impl RuleSet {
                 load::Matcher::Bundled { gate, .. } => gate.clone(),
             })
             .collect();
+        let wildcard_warnings = anchored_wildcard_warnings(&loaded, sources);
         for (rule, gate) in loaded.iter().zip(&gates) {
             if gate.is_never() {
                 let line = sources
@@ -718,7 +756,7 @@ impl RuleSet {
                 }),
             }
         });
-        let mut warnings = Vec::new();
+        let mut warnings = wildcard_warnings;
         let known: Vec<&str> = loaded_exclusions.iter().map(|e| e.name.as_str()).collect();
         for rule in &rules {
             for name in rule
@@ -917,7 +955,8 @@ impl RuleSet {
     }
 
     /// Problems that do not stop the set from working (expired exclusions,
-    /// exemptions from exclusions that do not exist).
+    /// exemptions from exclusions that do not exist, wildcard values under `startswith`
+    /// or `endswith`).
     pub fn warnings(&self) -> &[RuleWarning] {
         &self.warnings
     }

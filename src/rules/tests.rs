@@ -852,3 +852,33 @@ fn the_error_code_screen_never_skips_a_match() {
         }
     }
 }
+
+/// rsigma anchors a wildcard value under `startswith`/`endswith` at the other end, so
+/// `rules lint` warns at the line that gives one; plain values and `contains` do not warn.
+#[test]
+fn a_wildcard_under_startswith_or_endswith_warns_at_its_line() {
+    let text = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: GetObject\n    errorCode|startswith: 'Access*'\n  other:\n    userAgent|endswith: '*curl'\n    sourceIPAddress|startswith: '10.'\n    userIdentity.arn|contains: 'a*b'\n  condition: sel or other\nlevel: low\n";
+    let rules = RuleSet::compile(&[source("rules/w.yml", text)]).unwrap();
+    let warnings: Vec<String> = rules.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("rules/w.yml:6: warning: `errorCode|startswith`"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with("rules/w.yml:8: warning: `userAgent|endswith`"),
+        "{warnings:?}"
+    );
+    // What the warning says is what rsigma does.
+    let matches =
+        |record: serde_json::Value| !rules.evaluate_every_rule(&record).matched.is_empty();
+    assert!(matches(
+        serde_json::json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "errorCode": "Client.AccessDenied"})
+    ));
+    assert!(matches(
+        serde_json::json!({"eventSource": "s3.amazonaws.com", "eventName": "X", "userAgent": "curl/8.0 extra",
+            "sourceIPAddress": "10.1.2.3", "userIdentity": {"arn": "xaYYbz"}})
+    ));
+    let builtin = RuleSet::compile(&builtin_sources()).unwrap();
+    assert!(builtin.warnings().is_empty(), "{:?}", builtin.warnings());
+}

@@ -87,27 +87,28 @@ where
                 if let Some(made) = early.remove(&index) {
                     break made;
                 }
-                match received.try_recv() {
-                    Ok((done, worker, result)) => {
-                        early.insert(done, (Some(worker), result));
-                        continue;
-                    }
-                    Err(mpsc::TryRecvError::Empty) => {}
+                let (done, worker, result) = match received.try_recv() {
+                    Ok(made) => made,
                     // Every worker has ended without this item: one panicked (the
                     // others were released), and the scope re-raises its panic.
                     Err(mpsc::TryRecvError::Disconnected) => return Ok(()),
-                }
-                // Nothing ready: this thread works on the next unclaimed item within
-                // the window instead of waiting.
-                let claimed = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    (n < items.len() && n < index.saturating_add(window)).then_some(n + 1)
-                });
-                if let Ok(own) = claimed {
-                    early.insert(own, (None, work(&items[own])));
-                    continue;
-                }
-                let Ok((done, worker, result)) = received.recv() else {
-                    return Ok(());
+                    Err(mpsc::TryRecvError::Empty) => {
+                        // Nothing ready: this thread works on the next unclaimed item
+                        // within the window instead of waiting.
+                        let claimed =
+                            next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                (n < items.len() && n < index.saturating_add(window))
+                                    .then_some(n + 1)
+                            });
+                        if let Ok(own) = claimed {
+                            early.insert(own, (None, work(&items[own])));
+                            continue;
+                        }
+                        let Ok(made) = received.recv() else {
+                            return Ok(());
+                        };
+                        made
+                    }
                 };
                 early.insert(done, (Some(worker), result));
             };

@@ -48,13 +48,11 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, IngestError> {
 /// that decoder refuses (unpadded, or not base64) goes to [`decode_base64`]'s, which
 /// accepts the former and words the error for the latter.
 pub(crate) fn decode_base64_into(text: &str, out: &mut Vec<u8>) -> Result<(), IngestError> {
+    let text = text.trim();
     out.clear();
-    if base64_simd::STANDARD
-        .decode_append(text.trim(), out)
-        .is_err()
-    {
+    if base64_simd::STANDARD.decode_append(text, out).is_err() {
         out.clear();
-        BASE64.decode_vec(text.trim(), out)?;
+        BASE64.decode_vec(text, out)?;
     }
     Ok(())
 }

@@ -158,9 +158,15 @@ impl<'a> Scanner<'a> {
     /// A string, unescaped.
     fn string(&mut self) -> Option<String> {
         let written = self.unescape_to_scratch()?;
-        // A message is kilobytes: checked with SIMD.
-        let text = simdutf8::basic::from_utf8(&self.scratch[..written]).ok()?;
-        Some(text.to_owned())
+        self.scratch_text(written)
+    }
+
+    /// The first `written` bytes of the scratch as a string of its own, checked as UTF-8
+    /// (with SIMD: a message is kilobytes).
+    fn scratch_text(&self, written: usize) -> Option<String> {
+        simdutf8::basic::from_utf8(&self.scratch[..written])
+            .ok()
+            .map(str::to_owned)
     }
 
     /// A log event's message, unescaped, and whether the screen let it through; `None`
@@ -181,18 +187,14 @@ impl<'a> Scanner<'a> {
             return Some(Some((self.string()?, true)));
         }
         let written = self.unescape_to_scratch()?;
-        let text = &self.scratch[..written];
         let mut screened_in = false;
-        if let Some(head) = scan_head_bytes(text) {
+        if let Some(head) = scan_head_bytes(&self.scratch[..written]) {
             if !screen.may_match(&head) {
                 return Some(None);
             }
             screened_in = true;
         }
-        Some(Some((
-            simdutf8::basic::from_utf8(text).ok()?.to_owned(),
-            screened_in,
-        )))
+        Some(Some((self.scratch_text(written)?, screened_in)))
     }
 
     /// Unescapes a string into the scratch, returning its length: a word at a time is

@@ -586,14 +586,13 @@ fn yaml_inline(value: &Yaml) -> String {
     }
 }
 
-/// Loads one rule (or exclusion) file, collecting every problem in it.
-/// The fields and modifiers (`errorCode|startswith`) of a rule's items that give a
-/// wildcard value to `startswith` or `endswith`. rsigma-eval 0.23 compiles such a value
-/// to a regex anchored at the other end (`startswith: 'A*'` becomes `A.*$`), which
+/// The field and modifier (`("errorCode", "startswith")`) of each of a rule's items that
+/// gives a wildcard value to `startswith` or `endswith`. rsigma-eval 0.23 compiles such a
+/// value to a regex anchored at the other end (`startswith: 'A*'` becomes `A.*$`), which
 /// matches more than the author meant, so `rules lint` warns about them.
-pub(super) fn anchored_wildcards(rule: &SigmaRule) -> Vec<String> {
+pub(super) fn anchored_wildcards(rule: &SigmaRule) -> Vec<(String, &'static str)> {
     use rsigma_parser::{Detection, Modifier, SigmaValue};
-    fn walk(detection: &Detection, found: &mut Vec<String>) {
+    fn walk(detection: &Detection, found: &mut Vec<(String, &'static str)>) {
         match detection {
             Detection::AllOf(items) => {
                 for item in items {
@@ -610,8 +609,7 @@ pub(super) fn anchored_wildcards(rule: &SigmaRule) -> Vec<String> {
                             true => "startswith",
                             false => "endswith",
                         };
-                        let name = item.field.name.as_deref().unwrap_or_default();
-                        found.push(format!("{name}|{which}"));
+                        found.push((item.field.name.clone().unwrap_or_default(), which));
                     }
                 }
             }
@@ -628,6 +626,7 @@ pub(super) fn anchored_wildcards(rule: &SigmaRule) -> Vec<String> {
     found
 }
 
+/// Loads one rule (or exclusion) file, collecting every problem in it.
 pub(super) fn load_rule_file(source: &RuleSource) -> Result<Loaded, Vec<RuleProblem>> {
     let mut checker = FileChecker {
         source,

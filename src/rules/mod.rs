@@ -378,13 +378,12 @@ fn anchored_wildcard_warnings(
             continue;
         };
         let text = sources.iter().find(|s| s.path == rule.rule.path);
-        for field in load::anchored_wildcards(sigma) {
-            let (name, which) = field.split_once('|').unwrap_or((&field, ""));
+        for (name, which) in load::anchored_wildcards(sigma) {
             let line = text
                 .and_then(|s| {
                     s.text.lines().position(|l| {
                         let l = l.trim_start();
-                        l.starts_with(name) && l.contains(which)
+                        l.starts_with(name.as_str()) && l.contains(which)
                     })
                 })
                 .map_or(1, |i| i + 1);
@@ -392,7 +391,7 @@ fn anchored_wildcard_warnings(
                 path: rule.rule.path.clone(),
                 line,
                 message: format!(
-                    "`{field}` has a value with a wildcard, which rsigma anchors at the other \
+                    "`{name}|{which}` has a value with a wildcard, which rsigma anchors at the other \
                      end (`startswith: 'A*'` matches any text containing A, `endswith: '*B'` \
                      any text containing B): write the value without the wildcard, or use `|re`"
                 ),

@@ -39,6 +39,10 @@ fn plain_path_field<'a>(record: &'a Value, path: &str) -> Option<Option<&'a Valu
     if path.contains(['[', '\\']) {
         return None;
     }
+    // A path without a dot is a top-level key, looked up above.
+    if !path.contains('.') {
+        return Some(None);
+    }
     let mut current = record;
     for segment in path.split('.') {
         if segment.is_empty() {
@@ -53,8 +57,7 @@ fn plain_path_field<'a>(record: &'a Value, path: &str) -> Option<Option<&'a Valu
             _ => return Some(None),
         };
     }
-    // A path without a dot is a top-level key, looked up above.
-    Some(path.contains('.').then_some(current))
+    Some(Some(current))
 }
 
 /// Replaces objects (top level or inside arrays) with their JSON text.

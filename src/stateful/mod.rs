@@ -165,60 +165,60 @@ fn event_identity(alert: &Alert) -> String {
     }
 }
 
-/// Reads `key`, decides, and writes back only if nobody wrote in between; decides again
-/// on a conflict. An item whose text is what `decoded` kept is not decoded again.
-async fn update<S, T, R>(
-    store: &S,
-    decoded: &Mutex<DecodedItems>,
-    key: &str,
-    expires_at: i64,
-    mut decide: impl FnMut(Option<&T>) -> (Option<T>, R),
-) -> Result<R, StateError>
-where
-    S: StateStore,
-    T: Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    let decoded = || decoded.lock().unwrap_or_else(PoisonError::into_inner);
-    for _ in 0..ATTEMPTS {
-        let stored = store.get(key).await?;
-        let (version, current) = match &stored {
-            None => (None, None),
-            Some(item) => {
-                let kept = decoded().get::<T>(key, &item.data);
-                let value = match kept {
-                    Some(value) => value,
-                    None => {
-                        let value: T = serde_json::from_str(&item.data).map_err(|err| {
-                            StateError::Corrupt {
-                                key: key.to_owned(),
-                                reason: err.to_string(),
-                            }
-                        })?;
-                        let value = Arc::new(value);
-                        decoded().keep(key, item.data.clone(), value.clone());
-                        value
-                    }
-                };
-                (Some(item.version), Some(value))
-            }
-        };
-        let (write, result) = decide(current.as_deref());
-        let Some(write) = write else {
-            return Ok(result);
-        };
-        let data = serde_json::to_string(&write).unwrap_or_default();
-        if store.put(key, &data, expires_at, version).await? == Written::Yes {
-            decoded().keep(key, data, Arc::new(write));
-            return Ok(result);
-        }
-    }
-    Err(StateError::Contended {
-        key: key.to_owned(),
-        attempts: ATTEMPTS,
-    })
-}
-
 impl Stateful {
+    /// Reads `key`, decides, and writes back only if nobody wrote in between; decides again
+    /// on a conflict. An item whose text is what `self.decoded` kept is not decoded again.
+    async fn update<S, T, R>(
+        &self,
+        store: &S,
+        key: &str,
+        expires_at: i64,
+        mut decide: impl FnMut(Option<&T>) -> (Option<T>, R),
+    ) -> Result<R, StateError>
+    where
+        S: StateStore,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let decoded = || self.decoded.lock().unwrap_or_else(PoisonError::into_inner);
+        for _ in 0..ATTEMPTS {
+            let stored = store.get(key).await?;
+            let (version, current) = match &stored {
+                None => (None, None),
+                Some(item) => {
+                    let kept = decoded().get::<T>(key, &item.data);
+                    let value = match kept {
+                        Some(value) => value,
+                        None => {
+                            let value: T = serde_json::from_str(&item.data).map_err(|err| {
+                                StateError::Corrupt {
+                                    key: key.to_owned(),
+                                    reason: err.to_string(),
+                                }
+                            })?;
+                            let value = Arc::new(value);
+                            decoded().keep(key, item.data.clone(), value.clone());
+                            value
+                        }
+                    };
+                    (Some(item.version), Some(value))
+                }
+            };
+            let (write, result) = decide(current.as_deref());
+            let Some(write) = write else {
+                return Ok(result);
+            };
+            let data = serde_json::to_string(&write).unwrap_or_default();
+            if store.put(key, &data, expires_at, version).await? == Written::Yes {
+                decoded().keep(key, data, Arc::new(write));
+                return Ok(result);
+            }
+        }
+        Err(StateError::Contended {
+            key: key.to_owned(),
+            attempts: ATTEMPTS,
+        })
+    }
+
     /// A stage with nothing learned yet.
     pub fn new() -> Stateful {
         Stateful::default()
@@ -277,10 +277,11 @@ impl Stateful {
                     .max(time)
                     .saturating_add(window)
                     .saturating_add(GRACE_SECS);
-                let decision = update(store, &self.decoded, &item, expires, |current| {
-                    windows::dedup(current, &id, time, window)
-                })
-                .await?;
+                let decision = self
+                    .update(store, &item, expires, |current| {
+                        windows::dedup(current, &id, time, window)
+                    })
+                    .await?;
                 match decision {
                     Decision::Alert(suppressed_before) => {
                         alert.dedup = Some(DedupSummary {
@@ -333,10 +334,11 @@ impl Stateful {
             .max(time)
             .saturating_add(span)
             .saturating_add(GRACE_SECS);
-        let decision = update(store, &self.decoded, &item, expires, |current| {
-            windows::correlate(current, event.clone(), span, counting, spec.at_least)
-        })
-        .await?;
+        let decision = self
+            .update(store, &item, expires, |current| {
+                windows::correlate(current, event.clone(), span, counting, spec.at_least)
+            })
+            .await?;
         let Decision::Alert(fired) = decision else {
             return Ok(None);
         };
@@ -386,17 +388,14 @@ impl Stateful {
                 Some(started) => started,
                 None => {
                     let key = format!("learn#{}", rule.name);
-                    let started = update(
-                        store,
-                        &self.decoded,
-                        &key,
-                        i64::MAX,
-                        |current: Option<&Learning>| match current {
-                            Some(l) => (None, l.started),
-                            None => (Some(Learning { started: time }), time),
-                        },
-                    )
-                    .await?;
+                    let started =
+                        self.update(store, &key, i64::MAX, |current: Option<&Learning>| {
+                            match current {
+                                Some(l) => (None, l.started),
+                                None => (Some(Learning { started: time }), time),
+                            }
+                        })
+                        .await?;
                     self.learning_started
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -413,10 +412,11 @@ impl Stateful {
             .max(time)
             .saturating_add(history)
             .saturating_add(GRACE_SECS);
-        let decision = update(store, &self.decoded, &item, expires, |current| {
-            windows::first_seen(current, &id, time, history)
-        })
-        .await?;
+        let decision = self
+            .update(store, &item, expires, |current| {
+                windows::first_seen(current, &id, time, history)
+            })
+            .await?;
         Ok(match decision {
             Decision::Alert(()) if !learning_now => Some(FirstSeenSummary {
                 values,

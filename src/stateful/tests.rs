@@ -294,20 +294,17 @@ fn lower_hex_writes_two_lowercase_digits_per_byte() {
 #[test]
 fn an_item_is_decoded_again_only_when_its_text_changed() {
     let store = MemoryStore::new();
-    let decoded = Mutex::new(DecodedItems::default());
+    let stateful = Stateful::new();
+    let decoded = &stateful.decoded;
     let append_one = |seen: &mut Vec<Vec<u64>>| {
-        block_on(update(
-            &store,
-            &decoded,
-            "k",
-            0,
-            |current: Option<&Vec<u64>>| {
+        block_on(
+            stateful.update(&store, "k", 0, |current: Option<&Vec<u64>>| {
                 let mut next = current.cloned().unwrap_or_default();
                 seen.push(next.clone());
                 next.push(1);
                 (Some(next), ())
-            },
-        ))
+            }),
+        )
     };
     let mut seen = Vec::new();
     append_one(&mut seen).unwrap();
